@@ -1,0 +1,92 @@
+"""Predict the 19 AFLW landmarks of the face in each image (SPEC section 5).
+
+    python -m landmarks.predict face.jpg [more.jpg | folder/] [--box x0 y0 x1 y1]
+                                [--landmarker godp|dlib|...] [--json FILE|-]
+
+Without ``--box`` the face is detected (``--detector``, ``--refiner``), or the whole image is
+the face box with ``--cropped``; with several faces the largest is used (``--all-faces``:
+each). Output per face: ``{"image", "box", "landmarks": [[x, y] x 19], "visible": [bool x 19],
+"scores", "status": "ok"|"no_face"|"error", "message"}``; a JSON list with ``--json``, else one
+line per face on stdout (``image  status  x0,y0,x1,y1  x1,y1 x2,y2 ...``). Problems with an
+input are reported on stderr as ``error: <file>: <reason>``, one line each.
+
+Landmark order (AFLW-19): {names}.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipeline.cli import (EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, add_stage_args, config_from_args, error_line,
+                          expand_inputs, guarded_main, setup_logging, write_json)
+from pipeline.errors import FaceError, InvalidImageError, NoFaceFoundError
+from pipeline.imageio import load_image
+from pipeline.pipeline import Pipeline
+from pipeline.types import AFLW19_NAMES, as_box
+
+log = logging.getLogger("landmarks.predict")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m landmarks.predict",
+                                 description=(__doc__ or "").replace("{names}", ", ".join(AFLW19_NAMES)),
+                                 epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
+    ap.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"),
+                    help="face box (AFLW convention: the extent of the 68-point face) for every image")
+    ap.add_argument("--json", metavar="FILE", help="write results as JSON to FILE (- for stdout)")
+    add_stage_args(ap)
+    return ap
+
+
+def run(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    setup_logging(a.verbose)
+    box = as_box(a.box) if a.box else None
+    pipe = Pipeline(config_from_args(a))
+    pipe.landmarker  # build now: a configuration error stops before any image is read
+    paths = expand_inputs(a.images)
+    if not paths:
+        error_line("no image files found in the given paths")
+        return EXIT_FAILED
+    results, n_ok = [], 0
+    for p in paths:
+        rec = {"image": str(p), "box": None, "landmarks": None, "visible": None, "scores": None,
+               "status": "ok", "message": ""}
+        try:
+            img = load_image(p, a.max_pixels)
+            faces = pipe.run(img, until="landmarks", box=box)
+            for f in faces:
+                lm = f.landmarks
+                results.append({**rec, "box": [round(v, 2) for v in f.detection.box], **lm.to_json()})
+            n_ok += 1
+            continue
+        except NoFaceFoundError as e:
+            rec.update(status="no_face", message=str(e))
+        except InvalidImageError as e:
+            rec.update(status="error", message=str(e))
+        except FaceError as e:
+            if e.exit_code == 2:  # configuration problems are not per-image
+                raise
+            rec.update(status="error", message=f"{p}: {e}")
+        error_line(rec["message"] if rec["message"].startswith(str(p)) else f"{p}: {rec['message']}")
+        results.append(rec)
+    if a.json:
+        write_json(results, a.json)
+    else:
+        for r in results:
+            if r["status"] == "ok":
+                pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in r["landmarks"])
+                print(f"{r['image']}\tok\t{','.join(f'{v:.1f}' for v in r['box'])}\t{pts}")
+            else:
+                print(f"{r['image']}\t{r['status']}")
+    return EXIT_OK if n_ok > 0 else EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    return guarded_main(run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

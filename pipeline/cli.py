@@ -1,0 +1,111 @@
+"""Helpers shared by the command-line entry points: stage flags, logging, input expansion,
+atomic JSON output and the error boundary (one clear line, a documented exit code, never a
+traceback unless ``--debug``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from pipeline.config import PipelineConfig
+from pipeline.errors import FaceError
+from pipeline.imageio import DEFAULT_MAX_PIXELS, is_image_path
+from pipeline.registry import DESCRIPTORS, DETECTORS, LANDMARKERS, REFINERS
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+EXIT_CODES_HELP = """exit codes:
+  0  every input processed, or some failed and were reported (status in the JSON)
+  1  every input failed (unreadable image, no face, ...) or an internal error
+  2  usage or configuration error (bad flag, unknown stage name, stage not built yet)
+  130 interrupted"""
+
+
+def add_stage_args(ap: argparse.ArgumentParser, descriptor: bool = False) -> None:
+    d = PipelineConfig()
+    g = ap.add_argument_group("pipeline stages")
+    g.add_argument("--detector", default=d.detector, help=f"face detector [{d.detector}]: {DETECTORS.describe()}")
+    g.add_argument("--refiner", default=d.refiner, help=f"box refiner [{d.refiner}]: {REFINERS.describe()}")
+    g.add_argument("--landmarker", default=d.landmarker, help=f"landmarker [{d.landmarker}]: {LANDMARKERS.describe()}")
+    if descriptor:
+        g.add_argument("--descriptor", default=d.descriptor, help=f"descriptor [{d.descriptor}]: {DESCRIPTORS.describe()}")
+    g.add_argument("--cropped", action="store_true",
+                   help="inputs are tight face crops: skip detection, the whole image is the face box")
+    g.add_argument("--all-faces", action="store_true",
+                   help="process every detected face (default: only the largest)")
+    g.add_argument("--min-face", type=int, default=d.min_face, help=f"smallest face side in px to detect [{d.min_face}]")
+    g.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse images with more pixels than this [{DEFAULT_MAX_PIXELS}]")
+    ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+
+
+def config_from_args(a: argparse.Namespace) -> PipelineConfig:
+    kw = dict(detector=a.detector, refiner=a.refiner, landmarker=a.landmarker, cropped=a.cropped,
+              all_faces=a.all_faces, min_face=a.min_face, max_pixels=a.max_pixels)
+    if getattr(a, "descriptor", None):
+        kw["descriptor"] = a.descriptor
+    return PipelineConfig(**kw)
+
+
+def setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr)
+
+
+def expand_inputs(items: Iterable[str]) -> list[Path]:
+    """Files as given; folders expanded to their image files (sorted, recursive)."""
+    out: list[Path] = []
+    for it in items:
+        p = Path(it)
+        if p.is_dir():
+            out += sorted(q for q in p.rglob("*") if q.is_file() and is_image_path(q) and not q.name.startswith("."))
+        else:
+            out.append(p)
+    return out
+
+
+def write_json(obj: Any, dest: str) -> None:
+    """Write JSON to ``dest`` atomically (temp file + rename), or to stdout for ``-``."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False)
+    if dest == "-":
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        return
+    p = Path(dest)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def error_line(msg: str) -> None:
+    print(f"error: {msg}", file=sys.stderr)
+
+
+def guarded_main(fn: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Run ``fn`` and turn every failure into one line on stderr and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        return fn(argv)
+    except FaceError as e:
+        error_line(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - the CLI boundary: no tracebacks for users
+        if debug:
+            raise
+        error_line(f"internal error: {type(e).__name__}: {e} (rerun with --debug for details, and report it)")
+        return EXIT_FAILED

@@ -1,0 +1,31 @@
+"""Typed pipeline configuration with defaults (every CLI flag maps onto a field)."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from pipeline.imageio import DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Which implementation runs each stage, and the knobs shared by the CLIs.
+
+    detector / refiner / landmarker / fitter / descriptor: registry names (see
+    ``pipeline.registry``). ``cropped``: skip detection, the whole image is the face box.
+    ``all_faces``: process every detected face instead of the largest. ``min_face``: smallest
+    face side (px) the detector looks for. ``max_pixels``: refuse larger images.
+    """
+
+    detector: str = "dlib-hog"
+    refiner: str = "none"
+    landmarker: str = "godp"
+    fitter: str = "sfm"
+    descriptor: str = "dlib-resnet"
+    cropped: bool = False
+    all_faces: bool = False
+    min_face: int = 40
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    options: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

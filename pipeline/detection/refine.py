@@ -1,0 +1,15 @@
+"""Box refinement stage. ``none``: the identity baseline (the detector box is used as is)."""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.types import Detection
+
+
+class IdentityRefiner:
+    """Returns the detection unchanged."""
+
+    name = "none"
+
+    def refine(self, image: np.ndarray, detection: Detection) -> Detection:
+        return detection

@@ -1,0 +1,108 @@
+"""The pipeline: composes the registered stages from a :class:`PipelineConfig`.
+
+    detect -> refine -> landmark -> fit 3D -> lift UV -> describe        (-> match, gallery.py)
+
+Stages are built on first use, so a run that stops after landmarks never loads a descriptor.
+Which face is used when an image holds several: the **largest** detection (box area), unless
+``all_faces`` is set, in which case every face is processed.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import PipelineConfig
+from pipeline.errors import NoFaceFoundError
+from pipeline.registry import DESCRIPTORS, DETECTORS, FITTERS, LANDMARKERS, REFINERS
+from pipeline.types import Detection, FaceResult, as_box
+
+log = logging.getLogger(__name__)
+
+STEPS = ("detect", "landmarks", "fit", "describe")
+
+
+class Pipeline:
+    """Compose stages by name; ``run(image)`` returns one :class:`FaceResult` per face."""
+
+    def __init__(self, config: PipelineConfig | None = None, **overrides: Any):
+        cfg = config or PipelineConfig()
+        if overrides:
+            cfg = PipelineConfig(**{**cfg.to_dict(), **overrides})
+        self.config = cfg
+        self._stages: dict[str, Any] = {}
+
+    # -- stage objects -------------------------------------------------------------------
+    def _stage(self, kind: str) -> Any:
+        if kind not in self._stages:
+            c = self.config
+            if kind == "detector":
+                self._stages[kind] = DETECTORS.create(c.detector, min_face=c.min_face)
+            elif kind == "refiner":
+                self._stages[kind] = REFINERS.create(c.refiner)
+            elif kind == "landmarker":
+                self._stages[kind] = LANDMARKERS.create(c.landmarker)
+            elif kind == "fitter":
+                self._stages[kind] = FITTERS.create(c.fitter)
+            elif kind == "descriptor":
+                self._stages[kind] = DESCRIPTORS.create(c.descriptor)
+            else:
+                raise KeyError(kind)
+        return self._stages[kind]
+
+    @property
+    def landmarker(self):
+        return self._stage("landmarker")
+
+    @property
+    def descriptor(self):
+        return self._stage("descriptor")
+
+    # -- steps -----------------------------------------------------------------------------
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """Faces to process, best first: the whole image with ``cropped``, else the detector's
+        refined boxes (largest first; only the largest unless ``all_faces``)."""
+        if self.config.cropped:
+            h, w = image.shape[:2]
+            return [Detection((0.0, 0.0, float(w), float(h)), 1.0, "cropped")]
+        dets = self._stage("detector").detect(image)
+        if not dets:
+            raise NoFaceFoundError("no face found (try --cropped for tightly cropped faces, "
+                                   "or another --detector)")
+        refiner = self._stage("refiner")
+        dets = sorted((refiner.refine(image, d) for d in dets), key=lambda d: -d.area)
+        return dets if self.config.all_faces else dets[:1]
+
+    def run(self, image: np.ndarray, until: str = "describe", box=None) -> list[FaceResult]:
+        """Run the stages up to ``until`` (one of :data:`STEPS`) on every face to process.
+        ``box``: skip detection and use this face box."""
+        if until not in STEPS:
+            raise ValueError(f"until must be one of {STEPS}")
+        t0 = time.perf_counter()
+        dets = [Detection(as_box(box), 1.0, "given")] if box is not None else self.detect(image)
+        t_det = time.perf_counter() - t0
+        results = []
+        describer = self.descriptor if until == "describe" else None
+        needs_landmarks = until in ("landmarks", "fit") or getattr(describer, "needs_landmarks", True)
+        for det in dets:
+            timings = {"detect": t_det / len(dets)}
+            face = FaceResult(detection=det, timings=timings)
+            if until != "detect" and needs_landmarks:
+                t = time.perf_counter()
+                lm = self.landmarker.predict(image, det.box)
+                timings["landmarks"] = time.perf_counter() - t
+                face = FaceResult(det, lm, timings=timings)
+            if until == "fit" or (until == "describe" and getattr(describer, "needs_3d", True)):
+                t = time.perf_counter()
+                fit = self._stage("fitter").fit(image, face.landmarks)
+                timings["fit"] = time.perf_counter() - t
+                face = FaceResult(det, face.landmarks, fit, None, timings=timings)
+            if until == "describe":
+                t = time.perf_counter()
+                sig = self.descriptor.describe(image, face)
+                timings["describe"] = time.perf_counter() - t
+                face = FaceResult(det, face.landmarks, face.fit, face.uv, sig, timings=timings)
+            results.append(face)
+        return results

@@ -1,0 +1,99 @@
+"""Name -> implementation registries, one per stage.
+
+Entries are registered lazily as ``"module:attribute"`` strings so that choosing a stage
+imports only what it needs (dlib, torch, ... are imported on first use). A registry entry
+is a factory: calling it with keyword options returns a ready stage object.
+
+>>> from pipeline.registry import LANDMARKERS
+>>> LANDMARKERS.names()            # doctest: +SKIP
+['dlib', 'godp', 'mediapipe']
+>>> lm = LANDMARKERS.create("dlib")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable
+
+from pipeline.errors import ConfigError, NotBuiltError
+
+
+class Registry:
+    """A named collection of stage factories."""
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self._entries: dict[str, str | Callable[..., Any]] = {}
+        self._help: dict[str, str] = {}
+
+    def register(self, name: str, target: str | Callable[..., Any], help: str = "") -> None:
+        """Register ``target`` (a factory or a lazy ``"module:attr"`` string) under ``name``."""
+        self._entries[name] = target
+        self._help[name] = help
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def describe(self) -> str:
+        """One line per entry, for ``--help`` texts."""
+        return "; ".join(f"{n}: {self._help[n]}" if self._help[n] else n for n in self.names())
+
+    def factory(self, name: str) -> Callable[..., Any]:
+        if name not in self._entries:
+            raise ConfigError(
+                f"unknown {self.stage} {name!r}; choose one of: {', '.join(self.names())}"
+            )
+        target = self._entries[name]
+        if isinstance(target, str):
+            module, _, attr = target.partition(":")
+            try:
+                mod = importlib.import_module(module)
+            except ImportError as e:  # an optional extra that is not installed
+                raise ConfigError(
+                    f"{self.stage} {name!r} needs a package that is not installed ({e.name or e}); "
+                    f"see the README section 'Optional extras'"
+                ) from e
+            target = getattr(mod, attr)
+            self._entries[name] = target
+        return target
+
+    def create(self, name: str, **options: Any) -> Any:
+        """Build the stage registered as ``name`` with ``options``."""
+        return self.factory(name)(**options)
+
+
+def _not_built(stage: str, issue: int, what: str) -> Callable[..., Any]:
+    def factory(**_: Any) -> Any:
+        raise NotBuiltError(f"the {stage} stage '{what}' is not built yet (issue #{issue}); "
+                            f"choose another with --{stage} or see the README status table")
+
+    return factory
+
+
+DETECTORS = Registry("detector")
+REFINERS = Registry("refiner")
+LANDMARKERS = Registry("landmarker")
+FITTERS = Registry("fitter")
+DESCRIPTORS = Registry("descriptor")
+
+DETECTORS.register("dlib-hog", "pipeline.detection.dlib_detectors:DlibHogDetector",
+                   "dlib's frontal HOG + linear SVM detector (5 views, frontal to ~45 deg)")
+DETECTORS.register("dlib-mmod", "pipeline.detection.dlib_detectors:DlibMmodDetector",
+                   "dlib's MMOD CNN face detector (slow on CPU)")
+DETECTORS.register("dpm", _not_built("detector", 8, "dpm"), "multi-view HOG mixture (issue #8)")
+
+REFINERS.register("none", "pipeline.detection.refine:IdentityRefiner", "use the detector box as is")
+REFINERS.register("bbox-cnn", _not_built("refiner", 8, "bbox-cnn"), "learned box regressor (issue #8)")
+
+LANDMARKERS.register("dlib", "landmarks.dlib_ert:DlibLandmarker",
+                     "dlib ERT 68-point shape predictor mapped to AFLW-19, visibility all true")
+LANDMARKERS.register("godp", "landmarks.godp.infer:GodpLandmarker",
+                     "GoDP dual-pathway DeconvNet, 16-ROI median (the default)")
+LANDMARKERS.register("godp-1roi", "landmarks.godp.infer:GodpLandmarker1Roi",
+                     "GoDP on the single unperturbed ROI")
+
+FITTERS.register("sfm", _not_built("fitter", 5, "sfm"), "Surrey Face Model fit (issue #5)")
+
+DESCRIPTORS.register("dlib-resnet", "descriptors.dlib_resnet:DlibResnetDescriptor",
+                     "dlib ResNet 128-d on the 2D aligned crop (no 3D)")
+DESCRIPTORS.register("dfd", _not_built("descriptor", 9, "dfd"), "DFD-style UV descriptor (issue #9)")
+DESCRIPTORS.register("lbp", _not_built("descriptor", 9, "lbp"), "uniform LBP on the UV map (issue #9)")
