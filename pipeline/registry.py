@@ -58,7 +58,14 @@ class Registry:
 
     def create(self, name: str, **options: Any) -> Any:
         """Build the stage registered as ``name`` with ``options``."""
-        return self.factory(name)(**options)
+        factory = self.factory(name)
+        try:
+            return factory(**options)
+        except ImportError as e:  # an optional dependency imported by the constructor
+            raise ConfigError(
+                f"{self.stage} {name!r} needs a package that is not installed ({e.name or e}); "
+                f"see the README section 'Optional extras'"
+            ) from e
 
 
 def _not_built(stage: str, issue: int, what: str) -> Callable[..., Any]:
@@ -88,6 +95,8 @@ LANDMARKERS.register("dlib", "landmarks.dlib_ert:DlibLandmarker",
                      "dlib ERT 68-point shape predictor mapped to AFLW-19, visibility all true")
 LANDMARKERS.register("godp", "landmarks.godp.infer:GodpLandmarker",
                      "GoDP dual-pathway DeconvNet, 16-ROI median (the default)")
+LANDMARKERS.register("mediapipe", "landmarks.mediapipe_mesh:MediapipeLandmarker",
+                     "MediaPipe face mesh 468 -> AFLW-19 (optional extra .[mediapipe])")
 LANDMARKERS.register("godp-1roi", "landmarks.godp.infer:GodpLandmarker1Roi",
                      "GoDP on the single unperturbed ROI")
 
