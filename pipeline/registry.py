@@ -104,5 +104,7 @@ FITTERS.register("sfm", _not_built("fitter", 5, "sfm"), "Surrey Face Model fit (
 
 DESCRIPTORS.register("dlib-resnet", "descriptors.dlib_resnet:DlibResnetDescriptor",
                      "dlib ResNet 128-d on the 2D aligned crop (no 3D)")
-DESCRIPTORS.register("dfd", _not_built("descriptor", 9, "dfd"), "DFD-style UV descriptor (issue #9)")
-DESCRIPTORS.register("lbp", _not_built("descriptor", 9, "lbp"), "uniform LBP on the UV map (issue #9)")
+DESCRIPTORS.register("dfd", "descriptors.dfd:DfdDescriptor",
+                     "DFD-style learned descriptor on the UV texture, 65,536-d, region-masked")
+DESCRIPTORS.register("dfd-512", "descriptors.dfd:DfdCompactDescriptor", "DFD compressed by PCA + whitening")
+DESCRIPTORS.register("lbp", "descriptors.lbp:LbpDescriptor", "uniform LBP histograms on the UV texture")

@@ -10,8 +10,12 @@ def test_unknown_name_lists_choices():
 
 
 def test_not_built_stage_names_its_issue():
-    with pytest.raises(NotBuiltError, match="issue #9"):
-        DESCRIPTORS.create("lbp")
+    from pipeline.registry import _not_built
+
+    r = Registry("thing")
+    r.register("later", _not_built("thing", 42, "later"))
+    with pytest.raises(NotBuiltError, match="issue #42"):
+        r.create("later")
 
 
 def test_lazy_registration_and_missing_module():
