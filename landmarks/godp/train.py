@@ -11,8 +11,8 @@
 * SGD with momentum; the learning rate decays from ``lr_start`` (1e-3) to ``lr_end`` (1e-7)
   along a cosine over the nine epochs. Yaw subspace from the ground-truth yaw.
 * Data: ``aflw_crops`` minus the fixed validation 10 % (``splits/aflw_crops_val.txt``), plus
-  any extra landmark sets given with ``--extra DIR`` (face-profiling renders). AFLW2000-3D is
-  never read here.
+  any extra landmark sets given with ``--extra DIR`` (face-profiling renders). The evaluation
+  sets (splits/splits.json) are never read here.
 
 Checkpoints (``last.pt``, every ``--ckpt-every`` iterations and at each epoch end) hold the
 model, the optimiser and the position in the schedule; runs resume exactly where they
@@ -38,12 +38,12 @@ from landmarks.godp.data import (AugmentConfig, LandmarkSet, load_landmark_set, 
 from landmarks.godp.decode import decode
 from landmarks.godp.losses import PAPER_SCHEDULE, Targets, dsl_loss, mpk_mpb
 from landmarks.godp.network import GoDP, GodpConfig
+from pipeline.splits import aflw_validation_images
 
 log = logging.getLogger("godp.train")
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_AFLW = REPO.parent / "shared" / "data" / "aflw_crops"
-VAL_SPLIT = REPO / "splits" / "aflw_crops_val.txt"
 
 
 @dataclass
@@ -77,10 +77,6 @@ class TrainConfig:
             if epoch < acc:
                 return s
         return len(self.epochs_per_stage)
-
-
-def read_split(path: Path = VAL_SPLIT) -> set[str]:
-    return {ln.strip() for ln in open(path) if ln.strip() and not ln.startswith("#")}
 
 
 def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
@@ -144,7 +140,7 @@ def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None =
         log.info("using the saved configuration %s", cfg_path)
     else:
         cfg_path.write_text(json.dumps(asdict(cfg), indent=2))
-    val_names = read_split()
+    val_names = aflw_validation_images()
     train_sets = [load_landmark_set(cfg.aflw_root, exclude=val_names, full_frame=True, desc="aflw train")]
     for extra in cfg.extra:
         train_sets.append(load_landmark_set(extra, full_frame=False, desc=f"extra {extra}"))
