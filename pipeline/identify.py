@@ -1,25 +1,56 @@
 """Identify face photos against a gallery (1-vs-all, cosine similarity).
 
     python -m pipeline.identify PROBE... --gallery DIR [--top-k K] [--json FILE|-]
-                                [--detector NAME] [--landmarker NAME] [--descriptor NAME]
+        [--cache PATH | --no-cache] [--fusion max|mean] [--index numpy|faiss] [--save-debug DIR]
+        [--detector NAME] [--landmarker NAME] [--descriptor NAME]
 
-PROBE is an image or a folder of images. Gallery layouts: ``DIR/<identity>/*.jpg`` or
-``DIR/<identity>.jpg`` (several images of an identity are fused by their best score). Each
-probe's largest face is matched (``--all-faces``: every face). Without ``--json`` a table is
-printed; ``--json`` writes ``[{"probe", "status": "ok"|"no_face"|"error", "message",
-"candidates": [{"identity", "score"}, ...]}]``, best first.
+PROBE is an image or a folder of images. Gallery layouts: DIR/<identity>/*.jpg (several images
+per identity) or DIR/<identity>.jpg. Each probe's largest face is matched (--all-faces: every
+face). Scores are cosine similarities; with descriptors that give per-region visibility masks
+only the regions visible in both faces are compared. An identity's several gallery images are
+fused by their best score (--fusion max) or their mean (--fusion mean).
+
+Enrolled signatures are cached in DIR/.godp-cache.npz (--cache PATH: elsewhere, e.g. for a
+read-only gallery; --no-cache: none) and reused while an image's content and the pipeline
+configuration are unchanged; only new or changed images are described. Gallery images that
+cannot be enrolled are reported as warnings and skipped.
+
+Without --json a table is printed; --json writes [{"probe", "status": "ok"|"no_face"|"error",
+"message", "candidates": [{"identity", "score"}, ...], "box" (ok only)}], best first.
 """
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import re
 import sys
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
 
 from pipeline.cli import (EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, add_stage_args, config_from_args, error_line,
                           expand_inputs, guarded_main, setup_logging, write_json)
 from pipeline.errors import FaceError, InvalidImageError, NoFaceFoundError
 from pipeline.gallery import enroll
-from pipeline.imageio import load_image
+from pipeline.imageio import load_image, save_image
+from pipeline.index import FUSIONS, INDEX_KINDS, require_faiss
 from pipeline.pipeline import Pipeline
+from pipeline.types import FaceResult
+
+log = logging.getLogger("pipeline.identify")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,33 +58,166 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("probes", nargs="+", metavar="PROBE", help="probe image files or folders")
     ap.add_argument("--gallery", required=True, metavar="DIR", help="gallery folder")
-    ap.add_argument("--top-k", type=int, default=5, help="candidates to report per probe [5]")
+    ap.add_argument("--top-k", type=_positive_int, default=5, help="candidates to report per probe [5]")
     ap.add_argument("--json", metavar="FILE", help="write results as JSON to FILE (- for stdout)")
+    c = ap.add_mutually_exclusive_group()
+    c.add_argument("--cache", metavar="PATH",
+                   help="gallery signature cache file [DIR/.godp-cache.npz]; give a path elsewhere when the "
+                        "gallery folder is read-only")
+    c.add_argument("--no-cache", action="store_true", help="describe the whole gallery, read and write no cache")
+    ap.add_argument("--fusion", choices=FUSIONS, default="max",
+                    help="combine an identity's gallery images by their best (max) or mean score [max]")
+    ap.add_argument("--index", choices=INDEX_KINDS, default="numpy",
+                    help="search: exact numpy, or FAISS inner-product (optional extra .[faiss]; masked "
+                         "templates fall back to numpy) [numpy]")
+    ap.add_argument("--save-debug", metavar="DIR",
+                    help="write per probe the detected box + landmarks overlay (PNG) and, when the pipeline "
+                         "made them, the fitted mesh (OBJ) and the UV texture (PNG)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_stage_args(ap, descriptor=True)
     return ap
 
 
+# -- debug output --------------------------------------------------------------------------------
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path`` (same suffix), then rename it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def draw_overlay(image: np.ndarray, faces: list[FaceResult], landmarks: list) -> np.ndarray:
+    """RGB copy of ``image`` with each face box (green) and its landmarks (visible: filled
+    yellow, occluded: red ring) drawn; ``landmarks[j]`` is a Landmarks or None."""
+    from PIL import Image, ImageDraw
+
+    im = Image.fromarray(image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)).convert("RGB")
+    dr = ImageDraw.Draw(im)
+    lw = max(1, round(max(im.size) / 300))
+    rad = max(1.5, max(im.size) / 200)
+    for face, lm in zip(faces, landmarks):
+        x0, y0, x1, y1 = face.detection.box
+        dr.rectangle([x0, y0, x1, y1], outline=(0, 255, 0), width=lw)
+        if lm is None:
+            continue
+        for (x, y), vis in zip(lm.points, lm.visible):
+            box = [x - rad, y - rad, x + rad, y + rad]
+            if vis:
+                dr.ellipse(box, fill=(255, 230, 0))
+            else:
+                dr.ellipse(box, outline=(255, 0, 0), width=lw)
+    return np.asarray(im)
+
+
+class DebugWriter:
+    """Writes the ``--save-debug`` files of each probe into ``out_dir`` (atomically)."""
+
+    def __init__(self, out_dir: str | Path, pipe: Pipeline):
+        self.out = Path(out_dir)
+        self.pipe = pipe
+        self._landmarker_error: str | None = None
+        self._export = None
+        self._export_error: str | None = None
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def _landmarks(self, image: np.ndarray, face: FaceResult):
+        """The face's landmarks; computed for the overlay when the pipeline skipped them."""
+        if face.landmarks is not None or self._landmarker_error is not None:
+            return face.landmarks
+        try:
+            return self.pipe.landmarker.predict(image, face.detection.box)
+        except Exception as e:  # noqa: BLE001 - debug output is best effort
+            self._landmarker_error = str(e)
+            log.info("debug overlays show boxes only: landmarker %r unavailable (%s)", self.pipe.config.landmarker, e)
+            return None
+
+    def _export_module(self):
+        if self._export is None and self._export_error is None:
+            try:
+                from recon3d import export  # being written (issue #5); optional here
+                self._export = export
+            except Exception as e:  # noqa: BLE001
+                self._export_error = str(e)
+                log.debug("recon3d.export unavailable (%s): no mesh / UV debug files", e)
+        return self._export
+
+    def write(self, index: int, probe: Path, image: np.ndarray, faces: list[FaceResult]) -> list[Path]:
+        stem = f"{index:04d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', probe.stem)}"
+        written = []
+        p = self.out / f"{stem}_overlay.png"
+        ov = draw_overlay(image, faces, [self._landmarks(image, f) for f in faces])
+        save_image(p, ov)
+        written.append(p)
+        for j, f in enumerate(faces):
+            tag = f"{stem}_face{j}"
+            if f.fit is not None:
+                written += self._call_export(("write_obj", "save_obj", "export_obj"), self.out / f"{tag}_mesh.obj", f.fit)
+            if f.uv is not None:
+                got = self._call_export(("write_uv_png", "save_uv", "save_uv_png"), self.out / f"{tag}_uv.png", f.uv)
+                if not got:  # a plain RGBA PNG: the texture with its visibility mask as alpha
+                    alpha = (np.clip(np.asarray(f.uv.mask, dtype=np.float32), 0, 1) * 255).round().astype(np.uint8)
+                    rgb = f.uv.image if f.uv.image.ndim == 3 else np.repeat(f.uv.image[..., None], 3, axis=2)
+                    uvp = self.out / f"{tag}_uv.png"
+                    save_image(uvp, np.dstack([rgb[..., :3], alpha]))
+                    got = [uvp]
+                written += got
+        return written
+
+    def _call_export(self, names: tuple[str, ...], path: Path, obj) -> list[Path]:
+        mod = self._export_module()
+        fn = next((getattr(mod, n) for n in names if mod is not None and hasattr(mod, n)), None)
+        if fn is None:
+            log.debug("recon3d.export has none of %s: %s not written", names, path.name)
+            return []
+        try:
+            _atomic(path, lambda tmp: fn(tmp, obj))
+        except Exception as e:  # noqa: BLE001 - debug output is best effort
+            log.warning("debug file %s not written: %s", path, e)
+            return []
+        return [path]
+
+
+# -- main ----------------------------------------------------------------------------------------
 def run(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     setup_logging(a.verbose)
+    if a.index == "faiss":
+        require_faiss()  # a one-line configuration error (exit 2) before any work
     pipe = Pipeline(config_from_args(a))
     pipe.descriptor  # configuration errors surface before any work
-    gallery = enroll(pipe, a.gallery, progress=not a.no_progress)
+    cache = None if a.no_cache else (a.cache or "auto")
+    gallery = enroll(pipe, a.gallery, progress=not a.no_progress, cache=cache, fusion=a.fusion)
+    gallery.use_index(a.index)
     probes = expand_inputs(a.probes)
     if not probes:
         error_line("no probe images found in the given paths")
         return EXIT_FAILED
+    debug = DebugWriter(a.save_debug, pipe) if a.save_debug else None
     results, n_ok = [], 0
-    for p in probes:
+    for k, p in enumerate(probes):
         rec = {"probe": str(p), "status": "ok", "message": "", "candidates": []}
         try:
-            faces = pipe.run(load_image(p, a.max_pixels), until="describe")
+            image = load_image(p, a.max_pixels)
+            faces = pipe.run(image, until="describe")
             for f in faces:
-                cands = gallery.match(f.signature.vector, a.top_k)
+                cands = gallery.match(f.signature.vector, a.top_k, f.signature.mask)
                 results.append({**rec, "box": [round(v, 1) for v in f.detection.box],
                                 "candidates": [{"identity": i, "score": round(s, 4)} for i, s in cands]})
             n_ok += 1
+            if debug is not None:
+                try:
+                    debug.write(k, p, image, faces)
+                except OSError as e:
+                    log.warning("debug files of %s not written: %s", p, e)
             continue
         except NoFaceFoundError as e:
             rec.update(status="no_face", message=str(e))

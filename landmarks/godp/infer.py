@@ -27,10 +27,12 @@ class GodpLandmarker:
     name = "godp"
 
     def __init__(self, weights: str | None = None, n_rois: int = 16, scale_jitter: float = 0.05,
-                 shift_jitter: float = 0.03, visibility_threshold: float = 0.05, threads: int | None = None):
+                 shift_jitter: float = 0.03, visibility_threshold: float | None = None, threads: int | None = None):
         if threads:
             torch.set_num_threads(threads)
         self.model = load_model(weights)
+        if visibility_threshold is None:  # calibrated on the AFLW-crops validation split at export
+            visibility_threshold = float(getattr(self.model, "visibility_threshold", 0.05))
         self.n_rois = n_rois
         self.scale_jitter, self.shift_jitter = scale_jitter, shift_jitter
         self.visibility_threshold = visibility_threshold

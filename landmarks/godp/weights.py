@@ -49,7 +49,39 @@ def load_model(name: str | None = None) -> GoDP:
         raise ModelFileError(f"GoDP weights {path} do not fit the network (missing {missing[:3]}, "
                              f"unexpected {unexpected[:3]})")
     model.eval()
+    model.visibility_threshold = entry.get("visibility_threshold", 0.05)
     return model
+
+
+def calibrate_visibility(run: Path, state_dict: dict, arch: dict) -> tuple[float, float]:
+    """Peak-probability threshold that best separates visible from occluded points (balanced
+    accuracy) on the AFLW-crops validation split, from the unperturbed ROI."""
+    import numpy as np
+
+    from landmarks.godp.data import AugmentConfig, load_landmark_set, make_batch
+    from landmarks.godp.decode import decode
+    from pipeline.splits import aflw_validation_images
+
+    cfg = json.loads((run / "config.json").read_text())
+    model = GoDP(GodpConfig(**arch))
+    model.load_state_dict(state_dict)
+    model.eval()
+    val = load_landmark_set(cfg["aflw_root"], names=aflw_validation_images(), full_frame=True, desc="calibrating")
+    scores, vis = [], []
+    with torch.no_grad():
+        for a in range(0, len(val), 64):
+            idx = np.arange(a, min(a + 64, len(val)))
+            x, _, _, _, _ = make_batch(val, idx, None, AugmentConfig(), arch["K"])
+            _, sc, _ = decode(model(torch.from_numpy(x))[-1], arch["K"], model.cfg.L)
+            scores.append(sc.numpy())
+            vis.append(val.visible[idx])
+    s, v = np.concatenate(scores).ravel(), np.concatenate(vis).ravel()
+    best = (0.0, 0.5)
+    for t in np.quantile(s, np.linspace(0.01, 0.99, 99)):
+        acc = 0.5 * ((s[v] >= t).mean() + (s[~v] < t).mean())
+        if acc > best[0]:
+            best = (float(acc), float(t))
+    return best[1], best[0]
 
 
 def export_checkpoint(run: Path, epoch: int | None = None, dest: Path | None = None) -> Path:
@@ -67,6 +99,7 @@ def export_checkpoint(run: Path, epoch: int | None = None, dest: Path | None = N
     tensors = {k: v.contiguous() for k, v in state["model"].items()}
     tmp = dest.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata={"epoch": str(ep)})
+    os.chmod(tmp, 0o644)
     os.replace(tmp, dest)
     val = None
     mpath = run / "metrics.jsonl"
@@ -75,8 +108,10 @@ def export_checkpoint(run: Path, epoch: int | None = None, dest: Path | None = N
             rec = json.loads(line)
             if "val" in rec and rec["val"].get("epoch") == ep:
                 val = rec["val"]
+    vis_thr, vis_acc = calibrate_visibility(run, state["model"], arch)
     man = read_manifest()
     man["files"][dest.name] = {
+        "visibility_threshold": vis_thr, "visibility_balanced_accuracy_val": vis_acc,
         "sha256": sha256_file(dest), "config": arch, "epoch": ep, "train_config": cfg,
         "command": f"python -m landmarks.godp.train --out {run} --width {cfg['width']} --K {cfg['K']}",
         "validation": val, "bytes": dest.stat().st_size,

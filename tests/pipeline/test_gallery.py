@@ -1,0 +1,358 @@
+"""Gallery enrollment, the signature cache (reuse, incremental update, corruption, concurrent
+writers, read-only locations) and the matching maths (masked cosine, fusion, indexes).
+
+A tiny in-process descriptor (``test-fake``: an 8x8 thumbnail of the image) keeps these fast;
+the pipeline runs with ``cropped=True`` so no detector is loaded.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import REPO
+from pipeline import gallery as G
+from pipeline.errors import ConfigError, GalleryError
+from pipeline.index import (FaissIndex, NumpyIndex, cosine_scores, faiss_available, fuse_scores, make_index,
+                            masked_cosine_scores, top_k)
+from pipeline.pipeline import Pipeline
+from pipeline.registry import DESCRIPTORS
+from pipeline.types import Signature
+
+FAKE_SRC = '''
+import numpy as np
+from PIL import Image
+from pipeline.errors import NoFaceFoundError
+from pipeline.types import Signature
+
+class FakeDescriptor:
+    """8x8 gray thumbnail, centred and L2-normalised; a uniform image has 'no face'."""
+    name = "test-fake"
+    needs_3d = False
+    needs_landmarks = False
+    calls = 0
+    delay = 0.0
+
+    def describe(self, image, face):
+        type(self).calls += 1
+        if self.delay:
+            import time
+            time.sleep(self.delay)
+        g = np.asarray(Image.fromarray(image).convert("L").resize((8, 8)), dtype=np.float32).ravel()
+        g -= g.mean()
+        n = np.linalg.norm(g)
+        if n < 1e-6:
+            raise NoFaceFoundError("no face found")
+        return Signature(g / n, None, self.name)
+'''
+exec(FAKE_SRC)  # defines FakeDescriptor here; the concurrency test runs the same code in subprocesses
+DESCRIPTORS.register("test-fake", FakeDescriptor, "tests only")  # noqa: F821
+
+
+@pytest.fixture
+def fake():
+    FakeDescriptor.calls = 0  # noqa: F821
+    return FakeDescriptor  # noqa: F821
+
+
+def pipe() -> Pipeline:
+    return Pipeline(descriptor="test-fake", cropped=True)
+
+
+def make_image(path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).save(path)
+
+
+@pytest.fixture
+def gal(tmp_path):
+    """3 identities: 'Mary Ann' (2 images), 'J. R. R' (1), 'bob' (1)."""
+    g = tmp_path / "gallery"
+    make_image(g / "Mary Ann" / "a.png", 1)
+    make_image(g / "Mary Ann" / "b.png", 2)
+    make_image(g / "J. R. R.png", 3)
+    make_image(g / "bob.png", 4)
+    return g
+
+
+def cache_entries(path) -> list[dict]:
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(str(z["meta"][0]))["entries"]
+
+
+# -- enrollment and cache ------------------------------------------------------------------------
+def test_names_with_spaces_and_dots(gal, fake):
+    gl = G.enroll(pipe(), gal, progress=False)
+    assert sorted(set(gl.identities)) == ["J. R. R", "Mary Ann", "bob"]
+    probe = Image.open(gal / "J. R. R.png")
+    v = FakeDescriptor().describe(np.asarray(probe), None).vector  # noqa: F821
+    best = gl.match(v, top_k=3)
+    assert best[0][0] == "J. R. R" and best[0][1] == pytest.approx(1.0, abs=1e-5)
+    assert [s for _, s in best] == sorted((s for _, s in best), reverse=True)
+
+
+def test_empty_and_missing_gallery(tmp_path, fake):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no images here")
+    with pytest.raises(GalleryError, match="holds no images"):
+        G.enroll(pipe(), tmp_path / "empty", progress=False)
+    with pytest.raises(GalleryError, match="is not a folder"):
+        G.enroll(pipe(), tmp_path / "nope", progress=False)
+
+
+def test_cache_reused_on_second_run(gal, fake):
+    g1 = G.enroll(pipe(), gal, progress=False)
+    assert fake.calls == 4 and g1.stats["described"] == 4
+    assert (gal / G.DEFAULT_CACHE_NAME).exists()
+    mtime = (gal / G.DEFAULT_CACHE_NAME).stat().st_mtime_ns
+    g2 = G.enroll(pipe(), gal, progress=False)
+    assert fake.calls == 4 and g2.stats == {**g1.stats, "cached": 4, "described": 0}
+    assert (gal / G.DEFAULT_CACHE_NAME).stat().st_mtime_ns == mtime  # nothing changed: not rewritten
+    np.testing.assert_array_equal(g1.vectors, g2.vectors)
+    assert g1.identities == g2.identities and g1.paths == g2.paths
+
+
+def test_cache_updated_incrementally(gal, fake):
+    G.enroll(pipe(), gal, progress=False)
+    make_image(gal / "bob.png", 40)                 # changed content
+    make_image(gal / "carol" / "c1.png", 5)         # added
+    (gal / "Mary Ann" / "b.png").unlink()           # removed
+    fake.calls = 0
+    g = G.enroll(pipe(), gal, progress=False)
+    assert fake.calls == 2 and g.stats["described"] == 2 and g.stats["cached"] == 2 and g.stats["removed"] == 2
+    ents = cache_entries(gal / G.DEFAULT_CACHE_NAME)
+    assert sorted(e["path"] for e in ents) == ["J. R. R.png", "Mary Ann/a.png", "bob.png", "carol/c1.png"]
+    assert {e["path"]: e["sha256"] for e in ents}["bob.png"] == G.file_sha256(gal / "bob.png")
+    # a renamed file (same content) is not described again
+    (gal / "carol" / "c1.png").rename(gal / "carol" / "renamed.png")
+    fake.calls = 0
+    g = G.enroll(pipe(), gal, progress=False)
+    assert fake.calls == 0 and "carol" in g.identities
+
+
+def test_unreadable_and_faceless_files_skipped_and_cached(gal, fake, caplog):
+    (gal / "broken.jpg").write_text("not an image")
+    Image.fromarray(np.full((20, 20, 3), 90, np.uint8)).save(gal / "blank.png")  # fake: 'no face'
+    with caplog.at_level(logging.WARNING, logger="pipeline.gallery"):
+        g = G.enroll(pipe(), gal, progress=False)
+    assert sorted(set(g.identities)) == ["J. R. R", "Mary Ann", "bob"]
+    assert {p.rsplit("/", 1)[-1] for p, _ in g.failures} == {"broken.jpg", "blank.png"}
+    text = caplog.text
+    assert "broken.jpg" in text and "blank.png" in text and "no face" in text
+    status = {e["path"]: e["status"] for e in cache_entries(gal / G.DEFAULT_CACHE_NAME)}
+    assert status["broken.jpg"] == "failed" and status["blank.png"] == "failed"
+    fake.calls = 0
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="pipeline.gallery"):
+        g = G.enroll(pipe(), gal, progress=False)
+    assert fake.calls == 0 and g.stats["described"] == 0  # failures are not retried while unchanged
+    assert "broken.jpg" in caplog.text  # ... but still reported
+
+
+def test_all_images_fail_is_clear_error(tmp_path, fake):
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "x.jpg").write_text("nope")
+    with pytest.raises(GalleryError, match="could be enrolled"):
+        G.enroll(pipe(), tmp_path / "g", progress=False)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "wrong_version", "bad_row", "stale"])
+def test_corrupt_cache_is_rebuilt(gal, fake, caplog, damage):
+    cp = gal / G.DEFAULT_CACHE_NAME
+    G.enroll(pipe(), gal, progress=False)
+    data = cp.read_bytes()
+    if damage == "garbage":
+        cp.write_bytes(b"\x00garbage\xff" * 50)
+    elif damage == "truncated":
+        cp.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        cp.write_bytes(b"")
+    elif damage in ("wrong_version", "bad_row"):
+        with np.load(cp, allow_pickle=False) as z:
+            meta, vec, msk = json.loads(str(z["meta"][0])), z["vectors"], z["masks"]
+        if damage == "wrong_version":
+            meta["version"] = 999
+        else:
+            meta["entries"][0]["row"] = 77
+        with cp.open("wb") as f:
+            np.savez(f, meta=np.array([json.dumps(meta)]), vectors=vec, masks=msk)
+    fake.calls = 0
+    p = pipe() if damage != "stale" else Pipeline(descriptor="test-fake", cropped=True, min_face=41)
+    with caplog.at_level(logging.WARNING, logger="pipeline.gallery"):
+        g = G.enroll(p, gal, progress=False)
+    assert "rebuilding" in caplog.text and fake.calls == 4 and len(g.identities) == 4
+    assert len(G.read_cache(cp, G.pipeline_cache_key(p)[0])) == 4  # valid again
+    fake.calls = 0
+    G.enroll(p, gal, progress=False)
+    assert fake.calls == 0
+
+
+def test_explicit_cache_path_and_no_cache(gal, fake, tmp_path):
+    cp = tmp_path / "elsewhere" / "c.npz"
+    G.enroll(pipe(), gal, progress=False, cache=cp)
+    assert cp.exists() and not (gal / G.DEFAULT_CACHE_NAME).exists()
+    fake.calls = 0
+    G.enroll(pipe(), gal, progress=False, cache=cp)
+    assert fake.calls == 0
+    G.enroll(pipe(), gal, progress=False, cache=None)
+    assert fake.calls == 4 and not (gal / G.DEFAULT_CACHE_NAME).exists()
+
+
+def test_read_only_location_falls_back(gal, fake, monkeypatch, caplog):
+    G.enroll(pipe(), gal, progress=False)  # an existing cache is still read...
+    make_image(gal / "dave.png", 6)
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(G, "_open_lock", denied)
+    fake.calls = 0
+    with caplog.at_level(logging.WARNING, logger="pipeline.gallery"):
+        g = G.enroll(pipe(), gal, progress=False)
+    assert fake.calls == 1 and "dave" in g.identities  # ... and only the new image is described
+    assert caplog.text.count("continuing without caching") == 1
+    assert len(cache_entries(gal / G.DEFAULT_CACHE_NAME)) == 4  # not written
+
+
+def test_two_processes_enrolling_at_once(gal, tmp_path):
+    for i in range(12):
+        make_image(gal / f"extra{i:02d}.png", 100 + i)
+    script = tmp_path / "enroll.py"
+    script.write_text(f"import sys\nsys.path.insert(0, {str(REPO)!r})\n" + FAKE_SRC + textwrap.dedent('''
+        from pipeline.gallery import enroll
+        from pipeline.pipeline import Pipeline
+        from pipeline.registry import DESCRIPTORS
+        FakeDescriptor.delay = 0.03
+        DESCRIPTORS.register("test-fake", FakeDescriptor)
+        g = enroll(Pipeline(descriptor="test-fake", cropped=True), sys.argv[1], progress=False)
+        print(len(g.identities), FakeDescriptor.calls)
+    '''))
+    procs = [subprocess.Popen([sys.executable, str(script), str(gal)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=REPO) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    counts = [tuple(map(int, o[0].split())) for o in outs]
+    assert all(n == 16 for n, _ in counts)
+    assert sum(c for _, c in counts) == 16  # the lock serialises them: the second reuses the first's work
+    recs = G.read_cache(gal / G.DEFAULT_CACHE_NAME)
+    assert len(recs) == 16 and all(r.entry.status == "ok" for r in recs)
+    assert not [p for p in gal.iterdir() if p.name.endswith(".tmp")]  # no temp files left
+
+
+def test_lock_timeout_continues_without_saving(gal, fake, caplog):
+    cp = gal / G.DEFAULT_CACHE_NAME
+    with G.cache_lock(cp) as held:
+        assert held
+        with caplog.at_level(logging.WARNING, logger="pipeline.gallery"):
+            g = G.enroll(pipe(), gal, progress=False, lock_timeout=0.2)
+    assert len(g.identities) == 4 and "stayed locked" in caplog.text and not cp.exists()
+
+
+# -- matching maths ------------------------------------------------------------------------------
+def test_masked_cosine_on_hand_made_vectors():
+    # 3 regions of 2 values each
+    p = np.array([1, 0, 0, 1, 3, 4], np.float32)
+    g = np.array([[1, 0, 0, -1, 3, 4],
+                  [2, 0, 0, 2, 0, 0]], np.float32)
+    pm = np.array([True, True, False])
+    gm = np.array([[True, False, True], [True, True, True]])
+    s = masked_cosine_scores(p, pm, g, gm)
+    # row 0: joint = {0}: <(1,0),(1,0)> / (1 * 1) = 1
+    # row 1: joint = {0, 1}: (2 + 2) / (sqrt(2) * sqrt(8)) = 1
+    np.testing.assert_allclose(s, [1.0, 1.0], atol=1e-6)
+    gm2 = np.array([[True, True, False], [False, False, True]])
+    s2 = masked_cosine_scores(p, pm, g, gm2)
+    # row 0: joint = {0, 1}: (1 - 1) / (sqrt 2 sqrt 2) = 0; row 1: no joint region -> 0
+    np.testing.assert_allclose(s2, [0.0, 0.0], atol=1e-6)
+    # float visibility: >= 0.5 counts as visible
+    s3 = masked_cosine_scores(p, np.array([0.9, 0.6, 0.1]), g, gm.astype(np.float32))
+    np.testing.assert_allclose(s3, s, atol=1e-6)
+
+
+def test_masked_equals_plain_cosine_when_all_visible():
+    rng = np.random.default_rng(0)
+    p, g = rng.normal(size=12).astype(np.float32), rng.normal(size=(5, 12)).astype(np.float32)
+    plain = cosine_scores(p, g)
+    ref = g @ p / (np.linalg.norm(g, axis=1) * np.linalg.norm(p))
+    np.testing.assert_allclose(plain, ref, atol=1e-6)
+    np.testing.assert_allclose(masked_cosine_scores(p, np.ones(4, bool), g, np.ones((5, 4), bool)), plain, atol=1e-6)
+    np.testing.assert_allclose(masked_cosine_scores(p, None, g, np.zeros((5, 4), bool)), plain, atol=1e-6)
+    with pytest.raises(ValueError):
+        masked_cosine_scores(p, np.ones(5, bool), g, np.ones((5, 5), bool))  # 12 not divisible by 5
+
+
+def test_numpy_index_masked_matches_pure_function():
+    rng = np.random.default_rng(1)
+    g = rng.normal(size=(6, 12)).astype(np.float32)
+    gm = rng.random((6, 4)) > 0.3
+    p, pm = rng.normal(size=12).astype(np.float32), rng.random(4) > 0.3
+    idx = NumpyIndex(g, np.arange(6), 6, gm)
+    ref = masked_cosine_scores(p, pm, g, gm)
+    np.testing.assert_allclose(idx.template_scores(p[None], [pm])[0], ref, atol=1e-6)
+    np.testing.assert_allclose(idx.template_scores(p[None], [None])[0], cosine_scores(p, g), atol=1e-6)
+
+
+def test_fusion_max_vs_mean():
+    scores = np.array([0.9, 0.1, 0.6, 0.5, 0.55], np.float32)
+    groups = np.array([0, 0, 1, 1, 2])
+    np.testing.assert_allclose(fuse_scores(scores, groups, 3, "max"), [0.9, 0.6, 0.55])
+    np.testing.assert_allclose(fuse_scores(scores, groups, 3, "mean"), [0.5, 0.55, 0.55])
+    i, s = top_k(fuse_scores(scores, groups, 3, "mean"), 2)
+    assert list(i) == [1, 2]  # tie 0.55: the lower index first
+    with pytest.raises(ConfigError):
+        fuse_scores(scores, groups, 3, "median")
+    # the same through Gallery: identity A has one perfect and one poor template
+    v = np.eye(3, dtype=np.float32)
+    gl_max = G.Gallery(np.stack([v[0], v[1], 0.8 * v[0] + 0.6 * v[2]]), ["A", "A", "B"], ["a1", "a2", "b"])
+    gl_mean = G.Gallery(gl_max.vectors, gl_max.identities, gl_max.paths, fusion="mean")
+    assert gl_max.match(v[0])[0] == ("A", pytest.approx(1.0))
+    assert gl_mean.match(v[0])[0] == ("B", pytest.approx(0.8))
+    assert gl_mean.match(v[0])[1] == ("A", pytest.approx(0.5))
+
+
+def test_top_k_batched_and_short():
+    s = np.array([[0.1, 0.9, 0.5], [0.7, 0.2, 0.3]])
+    i, v = top_k(s, 2)
+    assert i.tolist() == [[1, 2], [0, 2]] and v.shape == (2, 2)
+    i, v = top_k(s[0], 10)
+    assert i.tolist() == [1, 2, 0]
+
+
+def test_faiss_missing_is_config_error(monkeypatch):
+    if faiss_available():
+        monkeypatch.setitem(sys.modules, "faiss", None)  # makes `import faiss` raise ImportError
+    with pytest.raises(ConfigError, match="faiss-cpu"):
+        make_index("faiss", np.eye(3), np.arange(3), 3)
+
+
+@pytest.mark.skipif(not faiss_available(), reason="faiss-cpu not installed (optional extra .[faiss])")
+@pytest.mark.parametrize("fusion", ["max", "mean"])
+def test_faiss_agrees_with_numpy(fusion):
+    rng = np.random.default_rng(2)
+    v = rng.normal(size=(300, 32)).astype(np.float32)
+    groups = rng.integers(0, 40, 300)
+    groups[:40] = np.arange(40)
+    q = rng.normal(size=(7, 32)).astype(np.float32)
+    a = NumpyIndex(v, groups, 40, fusion=fusion).search(q, 5)
+    b = FaissIndex(v, groups, 40, fusion=fusion).search(q, 5)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1], atol=1e-5)
+    # masks: falls back to numpy
+    assert isinstance(make_index("faiss", v, groups, 40, np.ones((300, 4))), NumpyIndex)
+
+
+def test_probe_signature_types_roundtrip():
+    # a Signature with a mask goes through Gallery.match with jointly visible regions
+    v = np.array([1, 0, 0, 1], np.float32)
+    gl = G.Gallery(np.array([[1, 0, 0, -1], [0, 1, 1, 0]], np.float32) / np.sqrt(2), ["x", "y"], ["x", "y"],
+                   masks=np.array([[1, 1], [1, 1]], np.float32))
+    sig = Signature(v / np.sqrt(2), np.array([True, False]))
+    assert gl.match(sig.vector, 2, sig.mask)[0] == ("x", pytest.approx(1.0))
+    assert gl.match(sig.vector, 2)[0][1] == pytest.approx(0.0, abs=1e-6)  # unmasked: orthogonal to both
