@@ -49,6 +49,8 @@ class GodpConfig:
 
     width: channel multiplier on the VGG widths (64, 128, 256, 512, 512); the paper is 1.0.
     K: yaw subspaces; L: landmarks; converter_width: hidden channels of G12/G13 at width 1.
+    variant: ``"godp"`` (both pathways) or ``"plain"`` (Table 7's ablation: the same DeconvNet
+    without the hyperlink and the decision pathway, one 1x1 conv from G10 to the score maps).
     """
 
     width: float = 0.25
@@ -56,6 +58,7 @@ class GodpConfig:
     L: int = 19
     converter_width: int = 64
     input_size: int = 160
+    variant: str = "godp"  # "plain": the ablation baseline, a DeconvNet with one 1x1 score layer
 
     @property
     def num_classes(self) -> int:
@@ -131,9 +134,15 @@ class GoDP(nn.Module):
         # decoder
         self.g6 = ConvGroup(c4, c4, 3)           # 5x5 -> unpool(idx5) -> 10
         self.g7 = ConvGroup(c4, c4, 3)           # 10 -> unpool(idx4) -> 20
-        self.g8 = ConvGroup(c4 + c4, c3, 3)      # 20 (+ G4 hyperlink) -> unpool(idx3) -> 40
+        self.plain = cfg.variant == "plain"
+        if cfg.variant not in ("godp", "plain"):
+            raise ValueError(f"unknown GoDP variant {cfg.variant!r}")
+        self.g8 = ConvGroup(c4 if self.plain else c4 + c4, c3, 3)  # 20 (+ G4 hyperlink) -> unpool -> 40
         self.g9 = ConvGroup(c3, c2, 2)           # 40 -> unpool(idx2) -> 80
         self.g10 = ConvGroup(c2, c1, 2)          # 80 (no unpool)
+        if self.plain:
+            self.score = nn.Conv2d(c1, C, 1)
+            return
         # decision pathway converters
         hidden = _ch(cfg.converter_width, w)
         self.g14 = nn.Conv2d(c3, C, 1)
@@ -149,6 +158,7 @@ class GoDP(nn.Module):
 
         stage 1: ``[Psi_0, Psi_1, Psi_3]`` (shallow proposals only, 3 losses);
         stage >= 2: ``[Psi_0, Psi_1, Psi_2, Psi_3, Psi_4]`` (5 losses). The last is the output.
+        The ``plain`` variant returns one map at every stage.
         """
         x = (x - self.mean) / self.std
         f1 = self.g1(x)
@@ -165,10 +175,12 @@ class GoDP(nn.Module):
         f6 = self.g6(p5)                                                   # 5x5 (deepest)
         f7 = self.g7(F.max_unpool2d(f6, i5, 2, output_size=f5.shape[-2:]))  # 10x10 (deep)
         u7 = F.max_unpool2d(f7, i4, 2, output_size=f4.shape[-2:])
-        f8 = self.g8(torch.cat([u7, f4], 1))                               # 20x20, hyperlink G4
+        f8 = self.g8(u7 if self.plain else torch.cat([u7, f4], 1))          # 20x20, hyperlink G4
         f9 = self.g9(F.max_unpool2d(f8, i3, 2, output_size=f3.shape[-2:]))   # 40x40 (shallow)
         f10 = self.g10(F.max_unpool2d(f9, i2, 2, output_size=f2.shape[-2:]))  # 80x80 (shallow)
 
+        if self.plain:
+            return [self.score(f10)]
         size = f10.shape[-2:]
         psi = self.g14(f8)                                                      # Eq. 3
         psi = F.interpolate(psi, scale_factor=2, mode="bilinear", align_corners=False)  # U1

@@ -52,6 +52,7 @@ class TrainConfig:
 
     width: float = 0.1875
     K: int = 3
+    variant: str = "godp"
     batch: int = 32
     epochs_per_stage: tuple[int, int, int] = (3, 3, 3)
     lr_start: float = 1e-3
@@ -150,7 +151,7 @@ def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None =
     log.info("train faces %d (aflw %d, extra %d), val faces %d", len(ds), len(train_sets[0]),
              len(ds) - len(train_sets[0]), len(val))
 
-    model = GoDP(GodpConfig(width=cfg.width, K=cfg.K))
+    model = GoDP(GodpConfig(width=cfg.width, K=cfg.K, variant=cfg.variant))
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr_start, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
     iters_per_epoch = len(ds) // cfg.batch
@@ -172,7 +173,8 @@ def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None =
         if stage not in stages:
             log.info("stage %d not requested; stopping before epoch %d", stage, epoch + 1)
             break
-        params = PAPER_SCHEDULE[stage]
+        # the plain ablation has one output, trained with SL (Table 2) in every stage
+        params = PAPER_SCHEDULE[stage] if cfg.variant == "godp" else PAPER_SCHEDULE[1][:1]
         perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(ds))
         t0, seen, run_loss = time.time(), 0, []
         from tqdm import tqdm
@@ -237,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, config)")
     ap.add_argument("--width", type=float, default=TrainConfig.width, help="channel multiplier (paper: 1.0)")
     ap.add_argument("--K", type=int, default=3, help="yaw subspaces (paper: 3)")
+    ap.add_argument("--variant", default="godp", choices=["godp", "plain"],
+                    help="godp (both pathways, DSL) or plain (Table 7 ablation: DeconvNet + SL)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--stages", default="1,2,3", help="stages to run, e.g. 1,2 to stop before stage 3")
     ap.add_argument("--extra", action="append", default=[], help="extra landmark set folder (renders); repeatable")
@@ -258,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     if not Path(a.aflw, "annotations.jsonl").exists():
         log.error("no AFLW crops at %s: pass --aflw DIR (a SPEC landmark set)", a.aflw)
         return 2
-    cfg = TrainConfig(width=a.width, K=a.K, batch=a.batch, aflw_root=a.aflw, extra=a.extra,
+    cfg = TrainConfig(width=a.width, K=a.K, variant=a.variant, batch=a.batch, aflw_root=a.aflw, extra=a.extra,
                       threads=a.threads, seed=a.seed, lr_start=a.lr)
     train(cfg, a.out, {int(s) for s in a.stages.split(",")}, a.max_iters)
     return 0

@@ -92,9 +92,9 @@ def export_checkpoint(run: Path, epoch: int | None = None, dest: Path | None = N
     src = run / ("last.pt" if epoch is None else f"epoch{epoch}.pt")
     state = torch.load(src, map_location="cpu", weights_only=True)
     cfg = json.loads((run / "config.json").read_text())
-    arch = {"width": cfg["width"], "K": cfg["K"]}
+    arch = {"width": cfg["width"], "K": cfg["K"], "variant": cfg.get("variant", "godp")}
     ep = int(state["epoch"])
-    dest = dest or WEIGHTS_DIR / f"godp_w{cfg['width']}_k{cfg['K']}.safetensors"
+    dest = dest or WEIGHTS_DIR / f"{arch['variant']}_w{cfg['width']}_k{cfg['K']}.safetensors"
     dest.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.contiguous() for k, v in state["model"].items()}
     tmp = dest.with_suffix(".tmp")
@@ -116,7 +116,8 @@ def export_checkpoint(run: Path, epoch: int | None = None, dest: Path | None = N
         "command": f"python -m landmarks.godp.train --out {run} --width {cfg['width']} --K {cfg['K']}",
         "validation": val, "bytes": dest.stat().st_size,
     }
-    man["default"] = dest.name
+    if arch["variant"] == "godp":
+        man["default"] = dest.name
     tmpm = MANIFEST.with_suffix(".tmp")
     tmpm.write_text(json.dumps(man, indent=2) + "\n")
     os.replace(tmpm, MANIFEST)

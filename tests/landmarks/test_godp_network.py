@@ -27,3 +27,13 @@ def test_refiners_start_as_identity_updates():
     with torch.no_grad():
         outs = m(torch.rand(1, 1, 160, 160))
     assert torch.allclose(outs[1], outs[2]) and torch.allclose(outs[3], outs[4])
+
+
+def test_plain_ablation_variant():
+    m = GoDP(GodpConfig(width=0.125, variant="plain")).eval()
+    with torch.no_grad():
+        outs = m(torch.rand(1, 1, 160, 160))
+    assert len(outs) == 1 and outs[0].shape == (1, 58, 80, 80)
+    assert count_parameters(m) < count_parameters(GoDP(GodpConfig(width=0.125)))
+    with pytest.raises(ValueError):
+        GoDP(GodpConfig(variant="nope"))
