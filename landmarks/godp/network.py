@@ -128,6 +128,8 @@ class GoDP(nn.Module):
         w = cfg.width
         c1, c2, c3, c4 = _ch(64, w), _ch(128, w), _ch(256, w), _ch(512, w)
         C = cfg.num_classes
+        self.register_buffer("mean", torch.tensor(0.5))
+        self.register_buffer("std", torch.tensor(0.25))
         # encoder
         self.g1, self.g2 = ConvGroup(1, c1, 2), ConvGroup(c1, c2, 2)
         self.g3, self.g4, self.g5 = ConvGroup(c2, c3, 3), ConvGroup(c3, c4, 3), ConvGroup(c4, c4, 3)
@@ -150,8 +152,6 @@ class GoDP(nn.Module):
         self.g13 = ProposalConverter(c2 + C, hidden, C)
         self.g15 = RefineConverter(c4, C)
         self.g16 = RefineConverter(c4, C)
-        self.register_buffer("mean", torch.tensor(0.5))
-        self.register_buffer("std", torch.tensor(0.25))
 
     def forward(self, x: torch.Tensor, stage: int = 3) -> list[torch.Tensor]:
         """Return the decision-pathway score maps, each ``(B, K*L+1, 80, 80)`` logits.
