@@ -63,7 +63,8 @@ def bench_match(n: int, dim: int, n_probes: int, k: int, repeat: int, rng: np.ra
         batch = _median_time(lambda: idx.search(probes, k), max(1, repeat // 2))
         results[kind] = idx.search(probes, k)
         rows.append({"n": n, "dim": dim, "index": kind, "build_s": round(build, 4), "one_probe_ms": round(one * 1e3, 3),
-                     f"batch_{n_probes}_ms": round(batch * 1e3, 2), "per_probe_in_batch_ms": round(batch * 1e3 / n_probes, 3)})
+                     f"batch_{n_probes}_ms": round(batch * 1e3, 2),
+                     "per_probe_in_batch_ms": round(batch * 1e3 / n_probes, 3)})
     if "faiss" in results:
         (ia, sa), (ib, sb) = results["numpy"], results["faiss"]
         same = bool(np.array_equal(ia, ib))
@@ -109,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gallery", default=str(REPO / "examples" / "gallery"),
                     help="gallery for the enrollment throughput [examples/gallery]")
     ap.add_argument("--no-enroll", action="store_true", help="skip the enrollment throughput")
+    ap.add_argument("--faiss-threads", type=int, default=0,
+                    help="OpenMP threads for FAISS (0: its default, all cores; 1 is faster when other jobs "
+                         "share the cores) [0]")
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON (- for stdout)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
@@ -121,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         import faiss
 
         env["faiss"] = faiss.__version__
+        if a.faiss_threads > 0:
+            faiss.omp_set_num_threads(a.faiss_threads)
         env["faiss_threads"] = faiss.omp_get_max_threads()
     else:
         notes.append("faiss-cpu not installed: FAISS rows skipped (pip install -e '.[faiss]')")
@@ -132,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         rows += bench_match(n, a.dim, a.probes, a.top_k, a.repeat, rng)
     print(f"\nmatch, {a.dim}-d random unit templates, top-{a.top_k}, one identity per template "
           f"({env['cpus']} CPUs, load {env['load_avg_1m']}):")
-    hdr = f"{'N':>8}  {'index':<6}  {'build s':>8}  {'1 probe ms':>10}  {f'{a.probes} probes ms':>14}  {'ms/probe':>8}  agreement"
+    hdr = (f"{'N':>8}  {'index':<6}  {'build s':>8}  {'1 probe ms':>10}  {f'{a.probes} probes ms':>14}  "
+           f"{'ms/probe':>8}  agreement")
     print(hdr)
     for r in rows:
         agree = "" if "same_topk_as_numpy" not in r else (
@@ -146,8 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nenrollment of {e['gallery']} ({e['images']} images; {e['config']}):")
         print(f"  model load {e['model_load_s']:.2f} s; describing {e['describe_img_per_s']:.2f} img/s; "
               f"all cached {e['cached_img_per_s']:.0f} img/s")
-        print(f"  template {e['descriptor_dim']}-d = {e['template_bytes']} bytes; cache file {e['cache_file_bytes']} bytes "
-              f"= {e['cache_bytes_per_image']} bytes per image (with metadata)")
+        print(f"  template {e['descriptor_dim']}-d = {e['template_bytes']} bytes; cache file "
+              f"{e['cache_file_bytes']} bytes = {e['cache_bytes_per_image']} bytes per image (with metadata)")
     for nt in notes:
         print(f"note: {nt}")
     if a.json:

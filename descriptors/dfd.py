@@ -163,6 +163,7 @@ class DfdModel:
     codebooks: np.ndarray
     pca_mean: np.ndarray | None = None
     pca_proj: np.ndarray | None = None   # (dim, compact) including whitening
+    sha256: str = ""                     # of the file it was loaded from (cache keys)
 
     def codes(self, img: np.ndarray) -> np.ndarray:
         """Word index of every texel ``(S, S)`` of a pre-processed UV image."""
@@ -223,7 +224,9 @@ def load_shipped(name: str | None = None) -> DfdModel:
         raise ModelFileError("no trained DFD parameters are shipped in descriptors/data (see MANIFEST.json); "
                              "train them with `python -m descriptors.train_dfd` or use --descriptor lbp")
     path = verify_file(DATA_DIR / name, man["files"][name]["sha256"], "DFD parameters")
-    return DfdModel.load(path)
+    model = DfdModel.load(path)
+    model.sha256 = man["files"][name]["sha256"]
+    return model
 
 
 class DfdDescriptor:
@@ -236,6 +239,7 @@ class DfdDescriptor:
     def __init__(self, model: str | None = None, compact: bool = False):
         self.model = load_shipped(model)
         self.compact = compact
+        self.cache_token = f"{self.model.sha256[:16]}-c{int(compact)}"
 
     def describe(self, image: np.ndarray, face: FaceResult) -> Signature:
         if face.uv is None:

@@ -18,26 +18,31 @@ Enrollment describes each gallery image once; the signatures are kept in a cache
 files are described, removed files are dropped. Format (``np.savez``, no pickle; loaded with
 ``allow_pickle=False``):
 
-- ``meta``: a 1-element unicode array holding a JSON object ``{"format":
+- ``meta``: a 1-element bytes array (dtype ``S``) holding the UTF-8 JSON object ``{"format":
   "godp-face-gallery-cache", "version": 1, "key": <config key>, "pipeline": {...}, "dim": D,
   "n_regions": R, "written": ISO time, "entries": [{"path": relative POSIX path, "identity",
   "sha256", "status": "ok"|"failed", "message", "row": int (-1 if failed), "has_mask": bool}]}``;
 - ``vectors``: (M, D) float32, one row per ``ok`` entry;
 - ``masks``: (M, R) float32 region visibility (R = 0 when the descriptor gives no masks).
 
-The config key is the sha256 of the JSON of :meth:`PipelineConfig.to_dict`, the descriptor's
-name and its version token (``cache_token`` or ``version`` attribute, if it has one) and the
-cache format version. Images that fail (unreadable, no face, ...) are cached as failures, so they
-are not retried until their content changes; they are reported as warnings on every run.
+The config key is the sha256 of the JSON of :meth:`PipelineConfig.to_dict` (stage names and
+options), the descriptor class, the version tokens (``cache_token`` or ``version`` attribute,
+when a stage has one) of the descriptor and of the landmarker / 3D fitter it uses, and the cache
+format version (:func:`pipeline_cache_key`). Images that fail (unreadable, no face, ...) are
+cached as failures, so they are not retried until their content changes; they are reported as
+warnings on every run. Unexpected internal errors on one image are reported but not cached.
 
 Writes are atomic (temp file in the same folder + ``os.replace``). A sidecar lock file
 ``<cache>.lock`` is ``fcntl.flock``-ed exclusively for the whole load -> describe -> save
 sequence, so concurrent enrollments of one gallery run one after the other (the second one
 reuses the first one's work) and never lose or corrupt entries; the lock is released by the
 kernel even if the process dies, so it never goes stale (the empty lock file is left in place
-on purpose: deleting it would race). A corrupt, truncated, wrong-version or stale cache is
-logged as a warning and rebuilt. When the cache location is not writable (a read-only gallery),
-an existing cache is still read, new signatures are not saved, and one warning says so.
+on purpose: deleting it would race). A process that waits longer than ``lock_timeout`` (600 s)
+goes on without saving. While a large gallery is being described the cache is saved every
+``CHECKPOINT_SECONDS``, so an interrupted enrollment resumes where it stopped. A corrupt,
+truncated, wrong-version or stale cache is logged as a warning and rebuilt. When the cache
+location is not writable (a read-only gallery), an existing cache is still read, new signatures
+are not saved, and one warning says so.
 """
 from __future__ import annotations
 
@@ -102,14 +107,29 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _stage_token(stage: object) -> str | None:
+    """A stage's version token: its ``cache_token`` (e.g. the sha256 of its weights) or
+    ``version`` attribute, if it has one."""
+    token = getattr(stage, "cache_token", None) or getattr(stage, "version", None)
+    return None if token is None else str(token)
+
+
 def pipeline_cache_key(pipe: Pipeline) -> tuple[str, dict]:
     """(key, description) identifying what a cached signature depends on besides the image:
-    the pipeline configuration, the descriptor and its version token, the cache format."""
+    the pipeline configuration, the cache format, and the version tokens of the descriptor and
+    of the landmarker / 3D fitter when the descriptor uses them (a stage without a token is
+    identified by its registry name only: give weight-bearing stages a ``cache_token``)."""
     desc = pipe.descriptor
-    token = getattr(desc, "cache_token", None) or getattr(desc, "version", None)
-    info = {"config": pipe.config.to_dict(), "descriptor": pipe.config.descriptor,
-            "descriptor_class": f"{type(desc).__module__}.{type(desc).__qualname__}",
-            "descriptor_version": None if token is None else str(token), "cache_version": CACHE_VERSION}
+    tokens = {"descriptor": _stage_token(desc)}
+    for kind, needed in (("landmarker", getattr(desc, "needs_landmarks", True)),
+                         ("fitter", getattr(desc, "needs_3d", True))):
+        if needed:
+            try:
+                tokens[kind] = _stage_token(pipe._stage(kind))
+            except FaceError:  # not built / no weights: describing will report it properly
+                tokens[kind] = None
+    info = {"config": pipe.config.to_dict(), "descriptor_class": f"{type(desc).__module__}.{type(desc).__qualname__}",
+            "stage_versions": tokens, "cache_version": CACHE_VERSION}
     text = json.dumps(info, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest(), json.loads(text)
 
@@ -123,6 +143,7 @@ class CacheEntry:
     message: str = ""
     vector: np.ndarray | None = None
     mask: np.ndarray | None = None
+    transient: bool = False  # a failure that may not recur (an internal error): never cached
 
 
 @dataclass
@@ -151,9 +172,9 @@ def read_cache(path: str | Path, key: str | None = None) -> list[CacheRecord]:
             if "meta" not in z.files:
                 raise CacheInvalid("no metadata")
             meta_arr = z["meta"]
-            if meta_arr.dtype.kind != "U" or meta_arr.shape != (1,):
+            if meta_arr.dtype.kind != "S" or meta_arr.shape != (1,):
                 raise CacheInvalid("bad metadata array")
-            meta = json.loads(str(meta_arr[0]))
+            meta = json.loads(meta_arr[0].decode("utf-8"))
             if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
                 raise CacheInvalid("not a godp-face gallery cache")
             if meta.get("version") != CACHE_VERSION:
@@ -224,7 +245,8 @@ def write_cache(path: str | Path, key: str, info: dict, records: list[CacheRecor
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a shared gallery's cache stays readable
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, meta=np.array([json.dumps(meta, ensure_ascii=False)]), vectors=vectors, masks=masks)
+            np.savez(f, meta=np.array([json.dumps(meta, ensure_ascii=False).encode("utf-8")]), vectors=vectors,
+                     masks=masks)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -287,7 +309,7 @@ def _acquire_lock(cache_path: Path, timeout: float | None) -> int | None:
                 os.close(fd)
                 return None
         if not told:
-            log.info("waiting for another process that is enrolling this gallery (lock %s)", lock_path)
+            log.warning("waiting for another process that is enrolling this gallery (lock %s)", lock_path)
             told = True
         if timeout is not None and time.monotonic() - t0 > timeout:
             log.warning("the gallery cache %s stayed locked by another process for %.0f s; continuing "
@@ -373,6 +395,10 @@ def _describe(pipe: Pipeline, path: Path) -> CacheEntry:
             raise
         msg = str(e)
         return CacheEntry("failed", msg[len(str(path)) + 2:] if msg.startswith(f"{path}: ") else msg)
+    except Exception as e:  # noqa: BLE001 - one odd image must not end a long enrollment
+        log.debug("internal error on gallery image %s", path, exc_info=True)
+        return CacheEntry("failed", f"internal error: {type(e).__name__}: {e} (not cached; -vv shows the traceback)",
+                          transient=True)
     sig = face.signature
     v = np.asarray(sig.vector, dtype=np.float32).reshape(-1)
     if v.size == 0 or not np.all(np.isfinite(v)) or not np.linalg.norm(v) > 0:
@@ -425,7 +451,8 @@ def enroll(pipe: Pipeline, root: str | Path, progress: bool = True, cache: str |
             log.info("gallery %s: %d images, %d from the cache %s, %d to describe", root, len(items),
                      stats["cached"], cache_path, len(todo))
         last_save = time.monotonic()
-        for slot, ident, path, sha in tqdm(todo, desc="enrolling gallery", unit="img", disable=not progress or not todo):
+        bar = tqdm(todo, desc="enrolling gallery", unit="img", disable=not progress or not todo)
+        for slot, ident, path, sha in bar:
             entry = known.get(sha)  # the same content twice in one gallery is described once
             if entry is None:
                 entry = _describe(pipe, path)
@@ -433,12 +460,13 @@ def enroll(pipe: Pipeline, root: str | Path, progress: bool = True, cache: str |
                 stats["described"] += 1
             records[slot] = CacheRecord(path.relative_to(root).as_posix(), ident, sha, entry)
             if writable and time.monotonic() - last_save > CHECKPOINT_SECONDS:
-                _save(cache_path, key, info, [r for r in records if r is not None])
+                _save(cache_path, key, info, [r for r in records if r is not None and not r.entry.transient])
                 last_save = time.monotonic()
         done = [r for r in records if r is not None]
-        changed = [(r.path, r.identity, r.sha256) for r in done] != [(r.path, r.identity, r.sha256) for r in old]
-        if writable and (changed or stats["described"]):
-            _save(cache_path, key, info, done)
+        keep = [r for r in done if not r.entry.transient]
+        changed = [(r.path, r.identity, r.sha256) for r in keep] != [(r.path, r.identity, r.sha256) for r in old]
+        if writable and changed:
+            _save(cache_path, key, info, keep)
     vecs, masks, ids, paths = [], [], [], []
     for rec in done:
         full = root / rec.path

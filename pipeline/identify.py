@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import re
 import sys
-import tempfile
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -79,22 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- debug output --------------------------------------------------------------------------------
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path`` (same suffix), then rename it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def draw_overlay(image: np.ndarray, faces: list[FaceResult], landmarks: list) -> np.ndarray:
     """RGB copy of ``image`` with each face box (green) and its landmarks (visible: filled
     yellow, occluded: red ring) drawn; ``landmarks[j]`` is a Landmarks or None."""
@@ -147,43 +128,46 @@ class DebugWriter:
                 self._export = export
             except Exception as e:  # noqa: BLE001
                 self._export_error = str(e)
-                log.debug("recon3d.export unavailable (%s): no mesh / UV debug files", e)
+                log.debug("recon3d.export unavailable (%s): no mesh debug files", e)
         return self._export
 
     def write(self, index: int, probe: Path, image: np.ndarray, faces: list[FaceResult]) -> list[Path]:
+        """Write ``NNNN_<probe>_overlay.png`` and, per face j with a 3D fit / UV texture,
+        ``NNNN_<probe>_face<j>_mesh.obj`` (+ .mtl and texture, via ``recon3d.export``) and
+        ``NNNN_<probe>_face<j>_uv.png`` (RGBA: the texture, alpha = its visibility mask).
+        Returns the paths written."""
         stem = f"{index:04d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', probe.stem)}"
         written = []
         p = self.out / f"{stem}_overlay.png"
-        ov = draw_overlay(image, faces, [self._landmarks(image, f) for f in faces])
-        save_image(p, ov)
+        save_image(p, draw_overlay(image, faces, [self._landmarks(image, f) for f in faces]))
         written.append(p)
         for j, f in enumerate(faces):
             tag = f"{stem}_face{j}"
             if f.fit is not None:
-                written += self._call_export(("write_obj", "save_obj", "export_obj"), self.out / f"{tag}_mesh.obj", f.fit)
+                written += self._mesh(self.out / f"{tag}_mesh.obj", f)
             if f.uv is not None:
-                got = self._call_export(("write_uv_png", "save_uv", "save_uv_png"), self.out / f"{tag}_uv.png", f.uv)
-                if not got:  # a plain RGBA PNG: the texture with its visibility mask as alpha
-                    alpha = (np.clip(np.asarray(f.uv.mask, dtype=np.float32), 0, 1) * 255).round().astype(np.uint8)
-                    rgb = f.uv.image if f.uv.image.ndim == 3 else np.repeat(f.uv.image[..., None], 3, axis=2)
-                    uvp = self.out / f"{tag}_uv.png"
-                    save_image(uvp, np.dstack([rgb[..., :3], alpha]))
-                    got = [uvp]
-                written += got
+                uvp = self.out / f"{tag}_uv.png"
+                alpha = (np.clip(np.asarray(f.uv.mask, dtype=np.float32), 0, 1) * 255).round().astype(np.uint8)
+                img = np.asarray(f.uv.image)
+                rgb = img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
+                save_image(uvp, np.dstack([rgb, alpha]))
+                written.append(uvp)
         return written
 
-    def _call_export(self, names: tuple[str, ...], path: Path, obj) -> list[Path]:
+    def _mesh(self, path: Path, face: FaceResult) -> list[Path]:
+        """The fitted mesh as OBJ through ``recon3d.export.export_mesh`` (skipped, with a debug
+        log, when that module or function is unavailable)."""
         mod = self._export_module()
-        fn = next((getattr(mod, n) for n in names if mod is not None and hasattr(mod, n)), None)
+        fn = getattr(mod, "export_mesh", None) if mod is not None else None
         if fn is None:
-            log.debug("recon3d.export has none of %s: %s not written", names, path.name)
+            log.debug("recon3d.export.export_mesh unavailable: %s not written", path.name)
             return []
         try:
-            _atomic(path, lambda tmp: fn(tmp, obj))
+            out = fn(path, face.fit.vertices, face.uv)  # writes atomically itself
         except Exception as e:  # noqa: BLE001 - debug output is best effort
-            log.warning("debug file %s not written: %s", path, e)
+            log.warning("debug mesh %s not written: %s", path, e)
             return []
-        return [path]
+        return [Path(x) for x in (out or [path])]
 
 
 # -- main ----------------------------------------------------------------------------------------

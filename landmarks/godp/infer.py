@@ -36,6 +36,8 @@ class GodpLandmarker:
         self.n_rois = n_rois
         self.scale_jitter, self.shift_jitter = scale_jitter, shift_jitter
         self.visibility_threshold = visibility_threshold
+        # gallery caches key on this: retrained weights invalidate cached signatures
+        self.cache_token = f"{self.model.weights_sha256[:16]}-r{n_rois}-v{visibility_threshold:.4f}"
 
     @torch.no_grad()
     def predict_batch(self, image: np.ndarray, boxes: list[Box]) -> list[Landmarks]:

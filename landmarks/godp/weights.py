@@ -50,6 +50,7 @@ def load_model(name: str | None = None) -> GoDP:
                              f"unexpected {unexpected[:3]})")
     model.eval()
     model.visibility_threshold = entry.get("visibility_threshold", 0.05)
+    model.weights_sha256 = entry["sha256"]
     return model
 
 

@@ -82,9 +82,18 @@ def gal(tmp_path):
     return g
 
 
+def test_unicode_identity_roundtrip(tmp_path, fake):
+    make_image(tmp_path / "g" / "Zoë Ñ.png", 1)
+    make_image(tmp_path / "g" / "李.png", 2)
+    G.enroll(pipe(), tmp_path / "g", progress=False)
+    fake.calls = 0
+    g = G.enroll(pipe(), tmp_path / "g", progress=False)
+    assert fake.calls == 0 and sorted(g.identities) == sorted(["Zoë Ñ", "李"])
+
+
 def cache_entries(path) -> list[dict]:
     with np.load(path, allow_pickle=False) as z:
-        return json.loads(str(z["meta"][0]))["entries"]
+        return json.loads(z["meta"][0].decode())["entries"]
 
 
 # -- enrollment and cache ------------------------------------------------------------------------
@@ -156,6 +165,57 @@ def test_unreadable_and_faceless_files_skipped_and_cached(gal, fake, caplog):
     assert "broken.jpg" in caplog.text  # ... but still reported
 
 
+class _Buggy(FakeDescriptor):  # noqa: F821
+    """Raises an unexpected (non-FaceError) exception on one image."""
+
+    attempts = 0
+
+    def describe(self, image, face):
+        type(self).attempts += 1
+        if image.shape[0] == 30:
+            raise RuntimeError("boom")
+        return super().describe(image, face)
+
+
+DESCRIPTORS.register("test-buggy", _Buggy, "tests only")
+
+
+def test_internal_error_on_one_image_is_skipped_not_cached(gal, fake, caplog):
+    Image.fromarray(np.random.default_rng(9).integers(0, 256, (30, 30, 3), dtype=np.uint8)).save(gal / "Zoë.png")
+    p = Pipeline(descriptor="test-buggy", cropped=True)
+    with caplog.at_level(logging.WARNING, logger="pipeline.gallery"):
+        g = G.enroll(p, gal, progress=False)
+    assert "Zoë.png" in caplog.text and "RuntimeError: boom" in caplog.text and len(g.identities) == 4
+    paths = [e["path"] for e in cache_entries(gal / G.DEFAULT_CACHE_NAME)]
+    assert "Zoë.png" not in paths and len(paths) == 4  # not cached: retried next time
+    _Buggy.attempts = 0
+    G.enroll(p, gal, progress=False)
+    assert _Buggy.attempts == 1
+
+
+class _Interrupted(FakeDescriptor):  # noqa: F821
+    """Simulates Ctrl-C on the third image described."""
+
+    def describe(self, image, face):
+        if type(self).calls == 2:
+            raise KeyboardInterrupt
+        return super().describe(image, face)
+
+
+DESCRIPTORS.register("test-interrupted", _Interrupted, "tests only")
+
+
+def test_interrupted_enrollment_resumes_from_checkpoint(gal, fake, monkeypatch):
+    monkeypatch.setattr(G, "CHECKPOINT_SECONDS", 0.0)
+    _Interrupted.calls = 0
+    with pytest.raises(KeyboardInterrupt):
+        G.enroll(Pipeline(descriptor="test-interrupted", cropped=True), gal, progress=False)
+    assert len(G.read_cache(gal / G.DEFAULT_CACHE_NAME)) == 2  # the two images described before Ctrl-C
+    _Interrupted.calls = 10
+    g = G.enroll(Pipeline(descriptor="test-interrupted", cropped=True), gal, progress=False)
+    assert g.stats["cached"] == 2 and g.stats["described"] == 2
+
+
 def test_all_images_fail_is_clear_error(tmp_path, fake):
     (tmp_path / "g").mkdir()
     (tmp_path / "g" / "x.jpg").write_text("nope")
@@ -176,13 +236,13 @@ def test_corrupt_cache_is_rebuilt(gal, fake, caplog, damage):
         cp.write_bytes(b"")
     elif damage in ("wrong_version", "bad_row"):
         with np.load(cp, allow_pickle=False) as z:
-            meta, vec, msk = json.loads(str(z["meta"][0])), z["vectors"], z["masks"]
+            meta, vec, msk = json.loads(z["meta"][0].decode()), z["vectors"], z["masks"]
         if damage == "wrong_version":
             meta["version"] = 999
         else:
             meta["entries"][0]["row"] = 77
         with cp.open("wb") as f:
-            np.savez(f, meta=np.array([json.dumps(meta)]), vectors=vec, masks=msk)
+            np.savez(f, meta=np.array([json.dumps(meta).encode()]), vectors=vec, masks=msk)
     fake.calls = 0
     p = pipe() if damage != "stale" else Pipeline(descriptor="test-fake", cropped=True, min_face=41)
     with caplog.at_level(logging.WARNING, logger="pipeline.gallery"):

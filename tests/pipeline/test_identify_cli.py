@@ -108,7 +108,8 @@ def test_faiss_index_same_results(run_cli, tmp_path):
                     "--no-progress", "--index", kind) for kind in ("numpy", "faiss")]
     assert all(r.returncode == 0 for r in runs), runs[-1].stderr
     a, b = (json.loads(r.stdout) for r in runs)
-    assert [[c["identity"] for c in x["candidates"]] for x in a] == [[c["identity"] for c in x["candidates"]] for x in b]
+    ids = [[[c["identity"] for c in x["candidates"]] for x in res] for res in (a, b)]
+    assert ids[0] == ids[1]
     assert np.allclose([[c["score"] for c in x["candidates"]] for x in a],
                        [[c["score"] for c in x["candidates"]] for x in b], atol=2e-4)
 
@@ -122,3 +123,38 @@ def test_save_debug(run_cli, tmp_path):
     assert files == ["0000_orl_s03_7_overlay.png"], files  # no 3D stage yet: no mesh / UV files
     im = np.asarray(Image.open(dbg / files[0]))
     assert im.shape == (112, 92, 3) and ((im[..., 1] == 255) & (im[..., 0] == 0)).any()  # the green box is drawn
+
+
+def test_debug_writer_mesh_and_uv(tmp_path):
+    """In-process: a face with a 3D fit and a UV texture gets mesh + UV files (export stubbed)."""
+    import types as pytypes
+
+    from pipeline.identify import DebugWriter
+    from pipeline.pipeline import Pipeline
+    from pipeline.types import Detection, FaceResult, Fit3D, Landmarks, UVTexture
+
+    lm = Landmarks(np.full((19, 2), 30.0), np.r_[np.ones(10, bool), np.zeros(9, bool)], np.ones(19))
+    fit = Fit3D(np.zeros((5, 3)), {}, np.zeros(3), 0.5)
+    uv = UVTexture(np.full((16, 16, 3), 128, np.uint8), np.tile(np.linspace(0, 1, 16, dtype=np.float32), (16, 1)))
+    face = FaceResult(Detection((10.0, 10.0, 50.0, 60.0), 1.0), lm, fit, uv)
+    calls = []
+
+    def export_mesh(path, vertices, texture=None):
+        calls.append((path, vertices.shape, texture is uv))
+        path.write_text("o mesh\n")
+        return [path]
+
+    w = DebugWriter(tmp_path / "dbg", Pipeline())
+    w._export = pytypes.SimpleNamespace(export_mesh=export_mesh)
+    out = w.write(3, tmp_path / "my probe.jpg", np.zeros((80, 70, 3), np.uint8), [face])
+    names = sorted(p.name for p in out)
+    assert names == ["0003_my_probe_face0_mesh.obj", "0003_my_probe_face0_uv.png", "0003_my_probe_overlay.png"]
+    assert calls and calls[0][1] == (5, 3) and calls[0][2]
+    uvimg = np.asarray(Image.open(tmp_path / "dbg" / "0003_my_probe_face0_uv.png"))
+    assert uvimg.shape == (16, 16, 4) and uvimg[0, 0, 3] == 0 and uvimg[0, -1, 3] == 255
+    ov = np.asarray(Image.open(tmp_path / "dbg" / "0003_my_probe_overlay.png"))
+    assert (ov[30, 30] == [255, 230, 0]).all()  # a visible landmark
+    # without recon3d.export: the mesh is skipped, the rest is written
+    w._export, w._export_error = None, "missing"
+    out = w.write(4, tmp_path / "p.jpg", np.zeros((80, 70, 3), np.uint8), [face])
+    assert sorted(p.name for p in out) == ["0004_p_face0_uv.png", "0004_p_overlay.png"]
