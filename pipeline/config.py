@@ -13,7 +13,8 @@ class PipelineConfig:
     detector / refiner / landmarker / fitter / descriptor: registry names (see
     ``pipeline.registry``). ``cropped``: skip detection, the whole image is the face box.
     ``all_faces``: process every detected face instead of the largest. ``min_face``: smallest
-    face side (px) the detector looks for. ``max_pixels``: refuse larger images.
+    face side (px) the detector looks for. ``max_pixels``: refuse larger images. ``uv_size``: side of
+    the lifted UV texture; ``mirror_fill``: fill self-occluded texels from the symmetric side.
     """
 
     detector: str = "dlib-hog"
@@ -25,6 +26,8 @@ class PipelineConfig:
     all_faces: bool = False
     min_face: int = 40
     max_pixels: int = DEFAULT_MAX_PIXELS
+    uv_size: int = 256
+    mirror_fill: bool = False
     options: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:

@@ -21,7 +21,7 @@ from pipeline.types import Detection, FaceResult, as_box
 
 log = logging.getLogger(__name__)
 
-STEPS = ("detect", "landmarks", "fit", "describe")
+STEPS = ("detect", "landmarks", "fit", "lift", "describe")
 
 
 class Pipeline:
@@ -85,7 +85,8 @@ class Pipeline:
         t_det = time.perf_counter() - t0
         results = []
         describer = self.descriptor if until == "describe" else None
-        needs_landmarks = until in ("landmarks", "fit") or getattr(describer, "needs_landmarks", True)
+        needs_landmarks = until in ("landmarks", "fit", "lift") or getattr(describer, "needs_landmarks", True)
+        needs_3d = until in ("fit", "lift") or (until == "describe" and getattr(describer, "needs_3d", True))
         for det in dets:
             timings = {"detect": t_det / len(dets)}
             face = FaceResult(detection=det, timings=timings)
@@ -94,11 +95,18 @@ class Pipeline:
                 lm = self.landmarker.predict(image, det.box)
                 timings["landmarks"] = time.perf_counter() - t
                 face = FaceResult(det, lm, timings=timings)
-            if until == "fit" or (until == "describe" and getattr(describer, "needs_3d", True)):
+            if needs_3d:
                 t = time.perf_counter()
                 fit = self._stage("fitter").fit(image, face.landmarks)
                 timings["fit"] = time.perf_counter() - t
                 face = FaceResult(det, face.landmarks, fit, None, timings=timings)
+                if until != "fit":
+                    from recon3d.uv import lift_texture
+
+                    t = time.perf_counter()
+                    uv = lift_texture(image, fit, size=self.config.uv_size, mirror_fill=self.config.mirror_fill)
+                    timings["lift"] = time.perf_counter() - t
+                    face = FaceResult(det, face.landmarks, fit, uv, timings=timings)
             if until == "describe":
                 t = time.perf_counter()
                 sig = self.descriptor.describe(image, face)

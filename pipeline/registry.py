@@ -100,7 +100,9 @@ LANDMARKERS.register("mediapipe", "landmarks.mediapipe_mesh:MediapipeLandmarker"
 LANDMARKERS.register("godp-1roi", "landmarks.godp.infer:GodpLandmarker1Roi",
                      "GoDP on the single unperturbed ROI")
 
-FITTERS.register("sfm", _not_built("fitter", 5, "sfm"), "Surrey Face Model fit (issue #5)")
+FITTERS.register("sfm", "recon3d.fit:SfmFitter",
+                 "Surrey Face Model: scaled-orthographic pose + regularised linear shape/expression fit")
+FITTERS.register("mean", "recon3d.fit:MeanShapeFitter", "baseline: camera only, mean shape")
 
 DESCRIPTORS.register("dlib-resnet", "descriptors.dlib_resnet:DlibResnetDescriptor",
                      "dlib ResNet 128-d on the 2D aligned crop (no 3D)")

