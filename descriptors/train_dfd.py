@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--views", default="frontal,profile", help="CFP views to use [frontal,profile]")
     ap.add_argument("--landmarker", default="dlib", help="landmarker used to fit the training faces [dlib]")
     ap.add_argument("--detector", default=PipelineConfig.detector)
+    ap.add_argument("--min-face", type=int, default=80, help="smallest face side (px) to detect [80: CFP faces are large]")
     ap.add_argument("--out", type=Path, default=DATA_DIR / "dfd_v1.npz")
     ap.add_argument("--compact-dim", type=int, default=512)
     ap.add_argument("--n-codes", type=int, default=DfdConfig.n_codes)
@@ -104,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no CFP manifest at {a.cfp}; pass --cfp DIR", file=sys.stderr)
             return 2
         items = training_images(a.cfp, a.grey, tuple(a.views.split(",")))
-        pipe = Pipeline(PipelineConfig(detector=a.detector, landmarker=a.landmarker, descriptor="lbp"))
+        pipe = Pipeline(PipelineConfig(detector=a.detector, landmarker=a.landmarker, descriptor="lbp",
+                                       min_face=a.min_face))
         uvs, masks, labels, failed = lift_all(items, pipe)
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(str(cache) + ".tmp.npz")
