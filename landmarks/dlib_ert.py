@@ -7,25 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.modelfiles import dlib_model_path
-from pipeline.types import NUM_LANDMARKS, Box, Landmarks
+from pipeline.types import IBUG68_TO_AFLW19, NUM_LANDMARKS, Box, Landmarks, ibug68_to_aflw19  # noqa: F401
 
-#: iBUG-68 (1-based) ids whose mean gives each AFLW-19 point, in AFLW-19 order (SPEC section 1).
-IBUG68_TO_AFLW19: tuple[tuple[int, ...], ...] = (
-    (18,), (20,), (22,), (23,), (25,), (27,),          # brows
-    (37,), (37, 38, 39, 40, 41, 42), (40,),            # image-left eye: outer, centre, inner
-    (43,), (43, 44, 45, 46, 47, 48), (46,),            # image-right eye: inner, centre, outer
-    (32,), (31,), (36,),                               # nose: left wing, tip, right wing
-    (49,), (63, 67), (55,),                            # mouth: left corner, centre, right corner
-    (9,),                                              # chin
-)
-
-
-def ibug68_to_aflw19(pts68: np.ndarray) -> np.ndarray:
-    """(68, 2) iBUG points -> (19, 2) AFLW points."""
-    pts68 = np.asarray(pts68, dtype=np.float64)
-    if pts68.shape != (68, 2):
-        raise ValueError(f"expected (68, 2) iBUG points, got {pts68.shape}")
-    return np.stack([pts68[[i - 1 for i in ids]].mean(0) for ids in IBUG68_TO_AFLW19])
 
 
 class DlibLandmarker:

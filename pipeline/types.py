@@ -44,6 +44,27 @@ AFLW19_MIRROR: tuple[int, ...] = (5, 4, 3, 2, 1, 0, 11, 10, 9, 8, 7, 6, 14, 13, 
 #: The 9 points used by the paper's UHDB31 landmark table (AFLW ids 7, 9, 10, 12, 14-16, 18, 20).
 UHDB31_NINE: tuple[int, ...] = tuple(AFLW19_AFLW_IDS.index(i) for i in (7, 9, 10, 12, 14, 15, 16, 18, 20))
 
+#: iBUG-68 (1-based) ids whose mean gives each AFLW-19 point, in AFLW-19 order (SPEC section 1):
+#: brows 18, 20, 22, 23, 25, 27; eyes 37, mean(37-42), 40, 43, mean(43-48), 46; nose 32, 31, 36;
+#: mouth 49, mean(63, 67), 55; chin 9.
+IBUG68_TO_AFLW19: tuple[tuple[int, ...], ...] = (
+    (18,), (20,), (22,), (23,), (25,), (27,),          # brows
+    (37,), (37, 38, 39, 40, 41, 42), (40,),            # image-left eye: outer, centre, inner
+    (43,), (43, 44, 45, 46, 47, 48), (46,),            # image-right eye: inner, centre, outer
+    (32,), (31,), (36,),                               # nose: left wing, tip, right wing
+    (49,), (63, 67), (55,),                            # mouth: left corner, centre, right corner
+    (9,),                                              # chin
+)
+
+
+def ibug68_to_aflw19(pts68: np.ndarray) -> np.ndarray:
+    """(68, k) iBUG points -> (19, k) AFLW points (means per :data:`IBUG68_TO_AFLW19`)."""
+    pts68 = np.asarray(pts68, dtype=np.float64)
+    if pts68.ndim != 2 or pts68.shape[0] != 68:
+        raise ValueError(f"expected (68, k) iBUG points, got {pts68.shape}")
+    return np.stack([pts68[[i - 1 for i in ids]].mean(0) for ids in IBUG68_TO_AFLW19])
+
+
 Box = tuple[float, float, float, float]
 
 

@@ -37,22 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import ModelFileError
+from pipeline.types import IBUG68_TO_AFLW19
 
 log = logging.getLogger(__name__)
 
 #: Name of the packaged model file inside ``recon3d/data``.
 MODEL_FILE = "sfm_3448.npz"
-
-#: iBUG-68 (1-based) ids whose mean gives each AFLW-19 point, in AFLW-19 order (SPEC section 1;
-#: identical to ``landmarks.dlib_ert.IBUG68_TO_AFLW19``, checked by a test).
-IBUG68_TO_AFLW19: tuple[tuple[int, ...], ...] = (
-    (18,), (20,), (22,), (23,), (25,), (27,),          # brows
-    (37,), (37, 38, 39, 40, 41, 42), (40,),            # image-left eye: outer, centre, inner
-    (43,), (43, 44, 45, 46, 47, 48), (46,),            # image-right eye: inner, centre, outer
-    (32,), (31,), (36,),                               # nose: left wing, tip, right wing
-    (49,), (63, 67), (55,),                            # mouth: left corner, centre, right corner
-    (9,),                                              # chin
-)
 
 #: The nose tip used for AFLW point 15. eos maps iBUG 31 ("nose-tip") to vertex 114, which lies
 #: 1.5 mm below the most protruding midline vertex of the mean shape (3420: x = -0.3, y = -0.6,
