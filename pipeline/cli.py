@@ -59,12 +59,15 @@ def setup_logging(verbosity: int) -> None:
 
 
 def expand_inputs(items: Iterable[str]) -> list[Path]:
-    """Files as given; folders expanded to their image files (sorted, recursive)."""
+    """Files as given; folders expanded to their image files (sorted, recursive). A folder with
+    no image file is kept as itself, so the caller reports it ("is a folder") instead of
+    silently dropping it."""
     out: list[Path] = []
     for it in items:
         p = Path(it)
         if p.is_dir():
-            out += sorted(q for q in p.rglob("*") if q.is_file() and is_image_path(q) and not q.name.startswith("."))
+            found = sorted(q for q in p.rglob("*") if q.is_file() and is_image_path(q) and not q.name.startswith("."))
+            out += found or [p]
         else:
             out.append(p)
     return out
@@ -72,7 +75,11 @@ def expand_inputs(items: Iterable[str]) -> list[Path]:
 
 def write_json(obj: Any, dest: str) -> None:
     """Write JSON to ``dest`` atomically (temp file + rename), or to stdout for ``-``."""
-    text = json.dumps(obj, indent=2, ensure_ascii=False)
+    try:
+        text = json.dumps(obj, indent=2, ensure_ascii=False)
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a file name that is not valid UTF-8: escape it (still valid JSON)
+        text = json.dumps(obj, indent=2, ensure_ascii=True)
     if dest == "-":
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
@@ -96,6 +103,11 @@ def error_line(msg: str) -> None:
 def guarded_main(fn: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run ``fn`` and turn every failure into one line on stderr and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    for stream in (sys.stdout, sys.stderr):  # file names that are not valid UTF-8 must not crash output
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
     try:
         return fn(argv)
     except FaceError as e:

@@ -56,7 +56,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     if not p.exists():
         raise InvalidImageError(f"{p}: no such file")
     if p.is_dir():
-        raise InvalidImageError(f"{p}: is a folder, not an image file")
+        raise InvalidImageError(f"{p}: is a folder with no image files in it, not an image file")
     try:
         size = p.stat().st_size
     except OSError as e:
