@@ -23,8 +23,8 @@ Steps, with our choices where the paper leaves room:
    ``grid x grid`` partition, unit mass, square-rooted (Hellinger), concatenated: ``grid^2 *
    n_codes`` dimensions (16^2 * 256 = 65,536, the paper's size). The signature's mask holds the
    regions seen (visible fraction >= ``min_visible``) so matching can use jointly visible regions.
-6. Optional **PCA + whitening** to a compact template (``compact_dim``, e.g. 512), learned on
-   training descriptors (registered as ``dfd-512``).
+6. Optional **PCA + whitening** to a compact template (``compact_dim``, default 128), learned on
+   training descriptors (registered as ``dfd-pca``).
 
 Learned parameters live in an ``.npz`` (no pickle) shipped in ``descriptors/data/`` with its
 sha256 in ``descriptors/data/MANIFEST.json``; ``descriptors/train_dfd.py`` makes them.
@@ -188,7 +188,7 @@ class DfdModel:
         if compact:
             if self.pca_proj is None:
                 raise ModelFileError("this DFD model has no PCA projection; train it with --compact")
-            z = (v - self.pca_mean) @ self.pca_proj
+            z = (v - self.pca_mean.astype(np.float32)) @ self.pca_proj.astype(np.float32)
             return Signature(vector=(z / max(float(np.linalg.norm(z)), 1e-12)).astype(np.float32), mask=None,
                              kind="dfd-compact")
         return Signature(vector=v.astype(np.float32), mask=vis, kind="dfd")
@@ -199,8 +199,8 @@ class DfdModel:
 
         arrays = {"filters": self.filters, "codebooks": self.codebooks,
                   "config": np.array(json.dumps(asdict(self.cfg)))}
-        if self.pca_proj is not None:
-            arrays.update(pca_mean=self.pca_mean, pca_proj=self.pca_proj)
+        if self.pca_proj is not None:  # float16 keeps the shipped file small (65,536 x k)
+            arrays.update(pca_mean=self.pca_mean.astype(np.float16), pca_proj=self.pca_proj.astype(np.float16))
         tmp = Path(str(path) + ".tmp.npz")
         np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
@@ -248,7 +248,7 @@ class DfdDescriptor:
 
 
 class DfdCompactDescriptor(DfdDescriptor):
-    name = "dfd-512"
+    name = "dfd-pca"
 
     def __init__(self, model: str | None = None):
         super().__init__(model, compact=True)

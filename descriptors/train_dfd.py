@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detector", default=PipelineConfig.detector)
     ap.add_argument("--min-face", type=int, default=80, help="smallest face side (px) to detect [80: CFP faces are large]")
     ap.add_argument("--out", type=Path, default=DATA_DIR / "dfd_v1.npz")
-    ap.add_argument("--compact-dim", type=int, default=512)
+    ap.add_argument("--compact-dim", type=int, default=128, help="PCA + whitening template size [128]")
     ap.add_argument("--n-codes", type=int, default=DfdConfig.n_codes)
     ap.add_argument("--grid", type=int, default=DfdConfig.grid)
     ap.add_argument("--seed", type=int, default=0)

@@ -108,5 +108,5 @@ DESCRIPTORS.register("dlib-resnet", "descriptors.dlib_resnet:DlibResnetDescripto
                      "dlib ResNet 128-d on the 2D aligned crop (no 3D)")
 DESCRIPTORS.register("dfd", "descriptors.dfd:DfdDescriptor",
                      "DFD-style learned descriptor on the UV texture, 65,536-d, region-masked")
-DESCRIPTORS.register("dfd-512", "descriptors.dfd:DfdCompactDescriptor", "DFD compressed by PCA + whitening")
+DESCRIPTORS.register("dfd-pca", "descriptors.dfd:DfdCompactDescriptor", "DFD compressed by PCA + whitening (128-d)")
 DESCRIPTORS.register("lbp", "descriptors.lbp:LbpDescriptor", "uniform LBP histograms on the UV texture")

@@ -1,0 +1,280 @@
+"""1-vs-all rank-1 identification per pose (the GoDP paper's UHDB31 protocol, sec. 4.5, Figs. 7-11).
+
+    python benchmarks/uhdb31_rank1.py --res 256                       # synthetic UHDB31-protocol set
+    python benchmarks/uhdb31_rank1.py --data DIR --descriptor dfd,lbp,dlib-resnet --compare godp,dlib
+
+``--data`` takes any folder with ``manifest.csv`` (``path,subject,yaw,pitch[,role]``): with ``role``
+the roles are as written; without it the gallery is the first yaw 0 / pitch 0 image of each
+subject and every other image is a probe. Without ``--data`` the synthetic UHDB31-protocol set
+at ``--res`` is used (and generated with ``benchmarks/make_uhdb31.py`` if missing) -- a
+synthetic reproduction of the UHDB31 protocol from real CFP photos, **not UHDB31**.
+
+Every (landmarker, descriptor) variant runs on the same probes in one run. Probes whose face is
+not detected count as misses (as in the paper) and are reported separately. Descriptors with
+region masks are scored with masked cosine (jointly visible regions) and, for comparison,
+plain cosine. Prints the yaw x pitch rank-1 table (Fig. 8/10), the detection rate per pose, the
+center-8 average (yaw +-30 and pitch +-30 neighbours of frontal), the all-20 average; writes a
+JSON with every per-probe result (``--json``) and a heat-map PNG per variant (``--plot``).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pipeline.cli import write_json  # noqa: E402
+from pipeline.config import PipelineConfig  # noqa: E402
+from pipeline.errors import FaceError, NoFaceFoundError  # noqa: E402
+from pipeline.imageio import load_image  # noqa: E402
+from pipeline.index import cosine_scores, masked_cosine_scores  # noqa: E402
+from pipeline.pipeline import Pipeline  # noqa: E402
+from pipeline.registry import DESCRIPTORS  # noqa: E402
+
+log = logging.getLogger("uhdb31_rank1")
+
+CENTER8 = [(y, p) for y in (-30, 0, 30) for p in (-30, 0, 30) if (y, p) != (0, 0)]
+
+
+def read_manifest(root: Path, subjects: str | None = None) -> list[dict]:
+    with open(root / "manifest.csv") as f:
+        rows = list(csv.DictReader(f))
+    if subjects:
+        lo, hi = subjects.split("-")
+        rows = [r for r in rows if lo <= r["subject"] <= hi]
+    has_role = rows and "role" in rows[0] and rows[0]["role"] not in (None, "")
+    seen = set()
+    for r in rows:
+        r["yaw"], r["pitch"] = float(r["yaw"]), float(r.get("pitch") or 0.0)
+        if not has_role:
+            if r["yaw"] == 0 and r["pitch"] == 0 and r["subject"] not in seen:
+                r["role"] = "gallery"
+                seen.add(r["subject"])
+            else:
+                r["role"] = "probe"
+    return [r for r in rows if r["role"] in ("gallery", "probe")]
+
+
+def describe_all(rows, root: Path, landmarker: str, descriptors: list[str], base: PipelineConfig, cropped_gallery: bool):
+    """Signatures of every image for every descriptor: {desc: [(vector, mask) | None]}, plus status."""
+    pipe = Pipeline(PipelineConfig(**{**base.to_dict(), "landmarker": landmarker}))
+    descs = {d: DESCRIPTORS.create(d) for d in descriptors}
+    need3d = any(getattr(d, "needs_3d", True) for d in descs.values())
+    needlm = need3d or any(getattr(d, "needs_landmarks", True) for d in descs.values())
+    until = "lift" if need3d else ("landmarks" if needlm else "detect")
+    out = {d: [] for d in descriptors}
+    status, times = [], defaultdict(float)
+    for r in tqdm(rows, desc=f"{landmarker}: describing", unit="img"):
+        try:
+            img = load_image(root / r["path"])
+            box = None
+            if cropped_gallery and r["role"] == "gallery":
+                box = (0.0, 0.0, float(img.shape[1]), float(img.shape[0]))
+            face = pipe.run(img, until=until, box=box)[0]
+            for k, v in face.timings.items():
+                times[k] += v
+            st = "ok"
+        except NoFaceFoundError:
+            face, st = None, "no_face"
+        except FaceError as e:
+            face, st = None, "error"
+            log.info("%s: %s", r["path"], e)
+        status.append(st)
+        for name, d in descs.items():
+            if face is None:
+                out[name].append(None)
+                continue
+            try:
+                t = time.perf_counter()
+                s = d.describe(img, face)
+                times[f"describe:{name}"] += time.perf_counter() - t
+                out[name].append((s.vector, s.mask))
+            except FaceError as e:
+                log.info("%s: %s failed: %s", r["path"], name, e)
+                out[name].append(None)
+    return out, status, dict(times)
+
+
+def rank1(rows, sigs, masked: bool):
+    """Per-probe (hit, best identity, score) against the gallery; None for failed probes."""
+    gal = [i for i, r in enumerate(rows) if r["role"] == "gallery" and sigs[i] is not None]
+    if not gal:
+        return [None] * len(rows)
+    G = np.stack([sigs[i][0] for i in gal]).astype(np.float32)
+    gm = [sigs[i][1] for i in gal]
+    gmask = np.stack(gm).astype(np.float32) if masked and all(m is not None for m in gm) else None
+    ids = np.array([rows[i]["subject"] for i in gal])
+    res = []
+    for i, r in enumerate(rows):
+        if r["role"] != "probe" or sigs[i] is None:
+            res.append(None)
+            continue
+        v, m = sigs[i]
+        s = masked_cosine_scores(v, m, G, gmask) if gmask is not None and m is not None else cosine_scores(v, G)
+        j = int(np.argmax(s))
+        res.append((bool(ids[j] == r["subject"]), str(ids[j]), float(s[j])))
+    return res
+
+
+def pose_table(rows, hits, status):
+    """{(yaw, pitch): [n probes, n detected, n correct]} over probes."""
+    t = defaultdict(lambda: [0, 0, 0])
+    for r, h, st in zip(rows, hits, status):
+        if r["role"] != "probe":
+            continue
+        k = (int(round(r["yaw"])), int(round(r["pitch"])))
+        t[k][0] += 1
+        t[k][1] += st == "ok"
+        t[k][2] += bool(h and h[0])
+    return dict(t)
+
+
+def summarise(table) -> dict:
+    rate = {k: 100.0 * v[2] / v[0] for k, v in table.items() if v[0]}
+    c8 = [rate[k] for k in CENTER8 if k in rate]
+    return {"rank1": {f"{y},{p}": round(v, 2) for (y, p), v in sorted(rate.items())},
+            "detection": {f"{y},{p}": round(100.0 * v[1] / v[0], 2) for (y, p), v in sorted(table.items()) if v[0]},
+            "center8": round(float(np.mean(c8)), 2) if len(c8) == 8 else None,
+            "all": round(100.0 * sum(v[2] for v in table.values()) / max(sum(v[0] for v in table.values()), 1), 2),
+            "probes": int(sum(v[0] for v in table.values())),
+            "detected": int(sum(v[1] for v in table.values()))}
+
+
+def print_grid(title: str, values: dict) -> None:
+    yaws = sorted({int(k.split(",")[0]) for k in values})
+    pitches = sorted({int(k.split(",")[1]) for k in values}, reverse=True)
+    print(f"\n{title}")
+    print("pitch\\yaw " + "".join(f"{y:>7d}" for y in yaws))
+    for p in pitches:
+        cells = "".join(f"{values[f'{y},{p}']:7.1f}" if f"{y},{p}" in values else f"{'-':>7}" for y in yaws)
+        print(f"{p:>9d} {cells}")
+
+
+def heatmap(path: Path, title: str, values: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    yaws = sorted({int(k.split(",")[0]) for k in values})
+    pitches = sorted({int(k.split(",")[1]) for k in values}, reverse=True)
+    grid = np.full((len(pitches), len(yaws)), np.nan)
+    for i, p in enumerate(pitches):
+        for j, y in enumerate(yaws):
+            grid[i, j] = values.get(f"{y},{p}", np.nan)
+    fig, ax = plt.subplots(figsize=(1.0 * len(yaws) + 2, 0.9 * len(pitches) + 1.5))
+    im = ax.imshow(grid, vmin=0, vmax=100, cmap="viridis")
+    for i in range(len(pitches)):
+        for j in range(len(yaws)):
+            if np.isfinite(grid[i, j]):
+                ax.text(j, i, f"{grid[i, j]:.0f}", ha="center", va="center", color="w" if grid[i, j] < 60 else "k")
+    ax.set_xticks(range(len(yaws)), [str(y) for y in yaws])
+    ax.set_yticks(range(len(pitches)), [str(p) for p in pitches])
+    ax.set_xlabel("yaw (deg)")
+    ax.set_ylabel("pitch (deg)")
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, label="rank-1 (%)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    tmp.replace(path)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--res", type=int, choices=[256, 128], default=256, help="synthetic set resolution [256]")
+    ap.add_argument("--data", type=Path, help="identification set folder with manifest.csv")
+    ap.add_argument("--landmarker", default=PipelineConfig.landmarker, help="landmarker [godp]")
+    ap.add_argument("--compare", help="comma-separated landmarkers to compare in one run (overrides --landmarker)")
+    ap.add_argument("--descriptor", default="dfd", help="comma-separated descriptors [dfd]")
+    ap.add_argument("--detector", default=PipelineConfig.detector)
+    ap.add_argument("--refiner", default=PipelineConfig.refiner)
+    ap.add_argument("--min-face", type=int, default=PipelineConfig.min_face)
+    ap.add_argument("--cropped", action="store_true", help="every image is a tight face crop: no detection")
+    ap.add_argument("--cropped-gallery", action="store_true",
+                    help="gallery images are tight face crops: use the whole image as the face box")
+    ap.add_argument("--subjects", help="only subjects LO-HI (string compare, e.g. 126-225)")
+    ap.add_argument("--json", type=Path, help="write the summary and per-probe results here")
+    ap.add_argument("--plot", type=Path, help="heat-map PNG (one panel file per variant: NAME_<variant>.png)")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    data = a.data
+    synthetic = data is None
+    if synthetic:
+        data = REPO / "generated" / f"uhdb31_{a.res}"
+        if not (data / "manifest.csv").exists():
+            maker = REPO / "benchmarks" / "make_uhdb31.py"
+            print(f"generating the synthetic UHDB31-protocol set ({data}) ...", file=sys.stderr)
+            r = subprocess.run([sys.executable, str(maker), "--res", str(a.res)], cwd=REPO)
+            if r.returncode != 0 or not (data / "manifest.csv").exists():
+                print("error: could not generate the synthetic set; pass --data DIR", file=sys.stderr)
+                return 2
+    if not (data / "manifest.csv").exists():
+        print(f"error: {data}/manifest.csv not found; pass --data DIR (a folder with manifest.csv)", file=sys.stderr)
+        return 2
+    rows = read_manifest(data, a.subjects)
+    if not any(r["role"] == "gallery" for r in rows):
+        print("error: the manifest has no gallery images", file=sys.stderr)
+        return 2
+    landmarkers = a.compare.split(",") if a.compare else [a.landmarker]
+    descriptors = a.descriptor.split(",")
+    base = PipelineConfig(detector=a.detector, refiner=a.refiner, min_face=a.min_face, cropped=a.cropped)
+    summary = {"data": str(data), "synthetic_uhdb31_protocol": synthetic, "res": a.res if synthetic else None,
+               "gallery": sum(r["role"] == "gallery" for r in rows), "probes": sum(r["role"] == "probe" for r in rows),
+               "detector": a.detector, "refiner": a.refiner, "variants": {}, "command": " ".join(sys.argv)}
+    probes_out = []
+    t_all = time.time()
+    for lm in landmarkers:
+        t0 = time.time()
+        try:
+            sigs, status, times = describe_all(rows, data, lm, descriptors, base, a.cropped_gallery)
+        except FaceError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        for d in descriptors:
+            has_mask = any(s is not None and s[1] is not None for s in sigs[d])
+            for masked in ([True, False] if has_mask else [False]):
+                name = f"{lm}+{d}" + ("" if not has_mask else ("+masked" if masked else "+plain"))
+                hits = rank1(rows, sigs[d], masked)
+                s = summarise(pose_table(rows, hits, status))
+                s["seconds_describe"] = round(time.time() - t0, 1)
+                s["stage_seconds"] = {k: round(v, 2) for k, v in times.items()}
+                summary["variants"][name] = s
+                for r, h, st in zip(rows, hits, status):
+                    if r["role"] == "probe":
+                        probes_out.append({"variant": name, "path": r["path"], "subject": r["subject"], "yaw": r["yaw"],
+                                           "pitch": r["pitch"], "status": st, "hit": None if h is None else h[0],
+                                           "best": None if h is None else h[1], "score": None if h is None else h[2]})
+                print_grid(f"rank-1 (%) {name}", s["rank1"])
+                print(f"center-8: {s['center8']}   all probes: {s['all']}   detected {s['detected']}/{s['probes']}")
+                if a.plot:
+                    heatmap(a.plot.with_name(f"{a.plot.stem}_{name.replace('+', '_')}.png"),
+                            f"{name} ({'synthetic UHDB31 protocol' if synthetic else data.name})", s["rank1"])
+        print_grid(f"detection rate (%) with {lm} pipeline", summary["variants"][f"{lm}+{descriptors[0]}" + (
+            "+masked" if f"{lm}+{descriptors[0]}+masked" in summary["variants"] else "")]["detection"])
+    summary["seconds"] = round(time.time() - t_all, 1)
+    if len(summary["variants"]) > 1:
+        print("\nside by side: variant, center-8, all")
+        for n, s in summary["variants"].items():
+            print(f"  {n:<32} {str(s['center8']):>7} {s['all']:7.2f}")
+    if a.json:
+        write_json({"summary": summary, "probes": probes_out}, str(a.json))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
