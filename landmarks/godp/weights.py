@@ -113,7 +113,8 @@ def export_checkpoint(run: Path, epoch: int | None = None, dest: Path | None = N
     man = read_manifest()
     man["files"][dest.name] = {
         "visibility_threshold": vis_thr, "visibility_balanced_accuracy_val": vis_acc,
-        "sha256": sha256_file(dest), "config": arch, "epoch": ep, "train_config": cfg,
+        "sha256": sha256_file(dest), "config": arch, "epoch": ep, "iter_in_epoch": int(state.get("iter", 0)),
+        "train_config": cfg,
         "command": f"python -m landmarks.godp.train --out {run} --width {cfg['width']} --K {cfg['K']}",
         "validation": val, "bytes": dest.stat().st_size,
     }
