@@ -137,6 +137,10 @@ def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None =
     if cfg_path.exists():  # a resumed run keeps the configuration it started with
         saved = json.loads(cfg_path.read_text())
         saved["epochs_per_stage"] = tuple(saved["epochs_per_stage"])
+        if cfg.extra and cfg.extra != saved.get("extra"):  # renders may join a resumed run
+            log.info("adding extra training sets %s to the resumed run", cfg.extra)
+            saved["extra"] = list(cfg.extra)
+            cfg_path.write_text(json.dumps(saved, indent=2))
         cfg = TrainConfig(**saved)
         log.info("using the saved configuration %s", cfg_path)
     else:
