@@ -207,7 +207,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="only the first N faces of each |yaw| bin")
     ap.add_argument("--noise-levels", default="0,0.05,0.1,0.15,0.2",
                     help="box-noise levels for the robustness curve ('' to skip) [0,0.05,0.1,0.15,0.2]")
-    ap.add_argument("--noise-faces", type=int, default=60, help="faces per |yaw| bin for the robustness curve [60]")
+    ap.add_argument("--noise-faces", type=int, default=30, help="faces per |yaw| bin for the robustness curve [30]")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args(argv)
