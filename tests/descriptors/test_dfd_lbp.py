@@ -90,3 +90,27 @@ def test_region_visibility():
     m[: S // 2] = 1
     v = region_visibility(m, 4)
     assert v.tolist() == [1.0] * 8 + [0.0] * 8
+
+
+def test_shipped_dfd_parameters_load_and_describe(tmp_path, monkeypatch):
+    from descriptors.dfd import DATA_DIR, DfdDescriptor
+    from pipeline.errors import ModelFileError
+
+    d = DfdDescriptor()
+    rng = np.random.default_rng(3)
+    uv = (rng.random((256, 256, 3)) * 255).astype(np.uint8)
+    m = np.ones((256, 256), np.float32)
+    m[:, :128] = 0
+    sig = d.model.describe_uv(uv, m)
+    assert sig.vector.shape == (65536,) and sig.mask.sum() == 128
+    assert d.model.describe_uv(uv, m, compact=True).vector.shape == (128,)
+    # a changed file is refused
+    import shutil
+    fake = tmp_path / "data"
+    shutil.copytree(DATA_DIR, fake)
+    with open(fake / "dfd_v1.npz", "r+b") as f:
+        f.seek(100)
+        f.write(b"\x00\x01\x02")
+    monkeypatch.setattr("descriptors.dfd.DATA_DIR", fake)
+    with pytest.raises(ModelFileError, match="sha256"):
+        DfdDescriptor()
