@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from landmarks.metrics import YAW_BINS, auc, box_size, ced, nme, yaw_bin_label  # noqa: E402
+from benchmarks.plotting import save_figure  # noqa: E402
 from pipeline.cli import write_json  # noqa: E402
 from pipeline.errors import FaceError  # noqa: E402
 from pipeline.imageio import load_image  # noqa: E402
@@ -190,11 +191,7 @@ def plot(summary: dict, errors: dict, path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:

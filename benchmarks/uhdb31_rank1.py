@@ -34,6 +34,7 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.plotting import save_figure  # noqa: E402
 from pipeline.cli import write_json  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
 from pipeline.errors import FaceError, NoFaceFoundError  # noqa: E402
@@ -186,11 +187,7 @@ def heatmap(path: Path, title: str, values: dict) -> None:
     ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, label="rank-1 (%)")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None) -> int:

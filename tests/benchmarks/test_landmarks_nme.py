@@ -1,0 +1,41 @@
+"""benchmarks/landmarks_nme.py on a tiny landmark set made from the fixtures: the JSON the
+independent checks read (summary + per-face predictions) and recomputable NME."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+from conftest import FIXTURES, REPO, read_pts
+from pipeline.types import ibug68_to_aflw19
+
+
+def test_landmarks_nme_json(tmp_path):
+    (tmp_path / "images").mkdir()
+    lines = []
+    for name, ext, yaw in (("einstein", "jpg", 5.0), ("takeo", "png", -40.0)):
+        shutil.copy(FIXTURES / f"{name}.{ext}", tmp_path / "images" / f"{name}.{ext}")
+        p68 = read_pts(FIXTURES / f"{name}.pts")
+        lines.append({"image": f"images/{name}.{ext}", "box": [*p68.min(0).tolist(), *p68.max(0).tolist()],
+                      "landmarks": ibug68_to_aflw19(p68).tolist(), "visible": [1] * 19, "yaw": yaw})
+    (tmp_path / "annotations.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = tmp_path / "r.json"
+    r = subprocess.run([sys.executable, "benchmarks/landmarks_nme.py", "--data", str(tmp_path), "--landmarker", "dlib",
+                        "--json", str(out), "--plot", str(tmp_path / "ced.png"), "--noise-levels", "0,0.1",
+                        "--noise-faces", "2"], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 0, r.stderr[-1500:]
+    res = json.loads(out.read_text())
+    s = res["summary"]["landmarkers"]["dlib"]
+    assert s["faces"] == 2 and s["failures"] == 0
+    faces = res["faces"]
+    assert {f["image"] for f in faces} == {x["image"] for x in lines}
+    # recompute NME from the per-face predictions
+    errs = []
+    for f, gt in zip(faces, lines):
+        x0, y0, x1, y1 = gt["box"]
+        e = np.linalg.norm(np.array(f["landmarks"]) - np.array(gt["landmarks"]), axis=1).mean()
+        errs.append(e / np.sqrt((x1 - x0) * (y1 - y0)) * 100)
+    assert np.isclose(np.mean(errs), s["nme_vis"], atol=0.01)
+    assert (tmp_path / "ced.png").stat().st_size > 1000
+    assert "robustness" in res["summary"] and len(res["summary"]["robustness"]["levels"]) == 2
