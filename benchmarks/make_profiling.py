@@ -292,19 +292,61 @@ def process_item(item: dict) -> dict:
 
 # --- statistics and figures ---------------------------------------------------------------------------------
 
-def visibility_stats(rows: list[dict]) -> dict:
-    """Per abs(yaw) bin: faces, share of occluded (invisible) points, mean visible points."""
+FAR_IF_YAW_POSITIVE = (0, 1, 2, 6, 7, 8, 12, 15)  # image-left brows, eye, nose wing, mouth corner
+NEAR_IF_YAW_POSITIVE = (5, 4, 3, 11, 10, 9, 14, 17)  # their mirror points
+MIDLINE = (13, 16, 18)  # nose tip, mouth centre, chin
+
+
+def visibility_stats(rows: list[dict], bins=YAW_BINS) -> dict:
+    """Per abs(yaw) bin: faces, share of occluded (invisible) points, mean visible points, the share per
+    point, and per side: "far" (the 8 points of the half turned away; yaw > 0 turns the image-left half
+    away), "near" (their mirror points) and "midline" (faces with abs(yaw) < 1 count for neither side)."""
     out = {}
-    for lo, hi in YAW_BINS:
+    for lo, hi in bins:
         sel = [r for r in rows if r.get("yaw") is not None and lo <= abs(r["yaw"]) < hi]
         if not sel:
             continue
         v = np.array([r["visible"] for r in sel], float)
-        per_point = 1.0 - v.mean(0)
-        out[f"{lo}-{int(hi)}"] = {"faces": len(sel), "occluded_share": round(float(1 - v.mean()), 4),
-                                  "visible_per_face": round(float(v.sum(1).mean()), 2),
-                                  "occluded_share_per_point": [round(float(x), 3) for x in per_point]}
+        far, near, mid = [], [], []
+        for r, vv in zip(sel, v):
+            if abs(r["yaw"]) < 1:
+                continue
+            f, n = (FAR_IF_YAW_POSITIVE, NEAR_IF_YAW_POSITIVE) if r["yaw"] > 0 else (NEAR_IF_YAW_POSITIVE,
+                                                                                    FAR_IF_YAW_POSITIVE)
+            far.append(1 - vv[list(f)].mean())
+            near.append(1 - vv[list(n)].mean())
+            mid.append(1 - vv[list(MIDLINE)].mean())
+        out[f"{lo}-{int(round(hi))}"] = {
+            "faces": len(sel), "occluded_share": round(float(1 - v.mean()), 4),
+            "visible_per_face": round(float(v.sum(1).mean()), 2),
+            "occluded_far": round(float(np.mean(far)), 4) if far else None,
+            "occluded_near": round(float(np.mean(near)), 4) if near else None,
+            "occluded_midline": round(float(np.mean(mid)), 4) if mid else None,
+            "occluded_share_per_point": [round(float(x), 3) for x in 1.0 - v.mean(0)]}
     return out
+
+
+FINE_BINS = ((0, 15), (15, 30), (30, 45), (45, 60), (60, 75), (75, 90.001))
+
+
+def print_visibility(stats: dict) -> None:
+    print("occluded share of the 19 points per abs(yaw) bin: all (far / near / midline) [faces]")
+    for name, st in stats.items():
+        cells = "  ".join(f"{b}: {v['occluded_share']:.3f} ({v['occluded_far']:.3f}/{v['occluded_near']:.3f}/"
+                          f"{v['occluded_midline']:.3f}) [{v['faces']}]" for b, v in st.items())
+        print(f"  {name:22s} {cells}")
+
+
+def compare_visibility(out: Path, data: Path) -> dict:
+    """Visibility statistics of the set in ``out`` next to the real aflw_crops (coarse and fine bins)."""
+    rows = read_jsonl(out / "annotations.jsonl")
+    stats = {"profiling": visibility_stats(rows), "profiling (15 deg bins)": visibility_stats(rows, FINE_BINS)}
+    real = data / "aflw_crops" / "annotations.jsonl"
+    if real.exists():
+        rr = read_jsonl(real)
+        stats["aflw_crops (real)"] = visibility_stats(rr)
+        stats["aflw_crops (15 deg bins)"] = visibility_stats(rr, FINE_BINS)
+    return stats
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -410,6 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--workers", type=int, default=1, help="worker processes (each single-threaded) [1]")
     ap.add_argument("--overwrite", action="store_true",
                     help="replace an existing output folder made by this script (otherwise refuse)")
+    ap.add_argument("--stats-only", action="store_true",
+                    help="generate nothing: print the visibility statistics of the set in --out next to the "
+                         "real aflw_crops")
     ap.add_argument("--sheet", type=Path, default=None,
                     help="also write a PNG contact sheet of random renders with landmarks drawn (visible green, "
                          "occluded red, box yellow; grey levels + exact mark colours for grey-set sheets)")
@@ -463,6 +508,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         raise ConfigError(f"--face-px / --size: {e}") from e
     data = a.data.resolve()
+    if a.stats_only:
+        if not (a.out / "annotations.jsonl").exists():
+            raise ConfigError(f"{a.out / 'annotations.jsonl'} not found: pass --out with a generated set")
+        print_visibility(compare_visibility(a.out.resolve(), data))
+        return 0
     check_data(data, sets, grey_sets)
     items = list_sources(data, sets, grey_sets, a.limit_sources)
     donors = donor_items(data)
@@ -496,10 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         s["fitted"] += "lines" in r
         s["failed"] += "error" in r
         s["renders"] += len(r.get("lines", []))
-    stats = {"profiling": visibility_stats(lines)}
-    real = data / "aflw_crops" / "annotations.jsonl"
-    if real.exists():
-        stats["aflw_crops (real, all 13,935)"] = visibility_stats(read_jsonl(real))
+    stats = compare_visibility(out, data)
     size_mb = sum(p.stat().st_size for p in (out / "images").rglob("*.jpg")) / 1e6 if (out / "images").exists() else 0
     summary = {
         "command": "python benchmarks/make_profiling.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -517,10 +564,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({summary['images_per_s']:.2f} images/s, {a.workers} worker(s)), {size_mb:.1f} MB -> {out}")
     for s, v in per_set.items():
         print(f"  {s:11s} sources {v['sources']:6d}  fitted {v['fitted']:6d}  renders {v['renders']:6d}")
-    print("occluded share of the 19 points per abs(yaw) bin (faces):")
-    for name, st in stats.items():
-        cells = "  ".join(f"{b}: {v['occluded_share']:.3f} ({v['faces']})" for b, v in st.items())
-        print(f"  {name:30s} {cells}")
+    print_visibility(stats)
     if a.sheet is not None:
         write_sheet(a.sheet, out, lines, a.sheet_n, a.seed, {s.strip() for s in a.sheet_sets.split(",")}, a.sheet_tile)
     return 0 if lines or not items else 1

@@ -216,16 +216,17 @@ def test_make_profiling_cli_is_deterministic(tmp_path):
     set): a subset (--limit-sources 1) reproduces the full run's files byte for byte, another seed
     gives other files."""
     import sys
+    from pathlib import Path
 
-    from tests.conftest import FIXTURES, REPO
-
-    sys.path.insert(0, str(REPO / "benchmarks"))
+    repo = Path(__file__).resolve().parents[2]
+    fixtures = repo / "tests" / "fixtures"
+    sys.path.insert(0, str(repo / "benchmarks"))
     import make_profiling
 
     orl = tmp_path / "data" / "faces" / "orl"
     orl.mkdir(parents=True)
     for src, dst in (("einstein.jpg", "s001_00.jpg"), ("takeo.png", "s002_00.png")):
-        img = cv2.imread(str(FIXTURES / src))
+        img = cv2.imread(str(fixtures / src))
         k = 200 / max(img.shape[:2])
         cv2.imwrite(str(orl / dst), cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_AREA) if k < 1 else img)
     (orl / "labels.csv").write_text("file,subject,index_in_subject\ns001_00.jpg,1,0\ns002_00.png,2,0\n")
