@@ -99,7 +99,6 @@ def fisher_filters(pdvs: np.ndarray, masks: np.ndarray, labels: np.ndarray, n_fi
     from scipy.linalg import eigh
 
     N, P, D = pdvs.shape
-    Sw = np.zeros((D, D))
     Sb = np.zeros((D, D))
     m_all = np.zeros((P, D))
     cnt_all = np.zeros(P)

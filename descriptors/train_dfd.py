@@ -61,12 +61,12 @@ def training_images(cfp: Path | None, grey: Path | None, views: tuple[str, ...])
 def lift_all(items, pipe: Pipeline, cropped_sets: tuple[str, ...] = ("orl", "yale", "gt", "imm", "ar_ii")):
     """Run detect -> landmarks -> fit -> lift on every image; returns (uv images, masks, labels, failures)."""
     uvs, masks, labels, failed = [], [], [], 0
-    crop_pipe = Pipeline(PipelineConfig(**{**pipe.config.to_dict(), "cropped": True}))
-    crop_pipe._stages = pipe._stages  # share the loaded models
     for ident, path in tqdm(items, desc="lifting UV textures", unit="img"):
-        p = crop_pipe if ident.startswith(cropped_sets) else pipe
         try:
-            face = p.run(load_image(path), until="lift")[0]
+            img = load_image(path)
+            # tight crops (grey sets): the whole image is the face box, as with --cropped
+            box = (0.0, 0.0, float(img.shape[1]), float(img.shape[0])) if ident.startswith(cropped_sets) else None
+            face = pipe.run(img, until="lift", box=box)[0]
         except FaceError as e:
             failed += 1
             log.debug("skipped %s: %s", path, e)

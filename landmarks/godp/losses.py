@@ -121,8 +121,10 @@ def pixel_weights(logits: torch.Tensor, t: Targets, p: LossParams, L: int,
         top = logits[:, : C - 1].argmax(1) % L                    # (B, H, W) landmark index
         # distance to *any* labelled position of that landmark: use all known coordinates so
         # that an occluded point with known position still anchors the distance
-        ix_k, iy_k, ok_k = keypoint_pixels(t.points, t.known, size)
-        dist_k = distance_maps(ix_k, iy_k, ok_k, size)
+        if p.all_points:  # the labelled points are the known ones: reuse their distances
+            dist_k = dist
+        else:
+            dist_k = distance_maps(*keypoint_pixels(t.points, t.known, size), size)
         d = dist_k.gather(1, top[:, None]).squeeze(1)
         d = torch.where(torch.isfinite(d), d, d_near)
         d = torch.where(torch.isfinite(d), d, torch.full_like(d, float(max(H, W))))
