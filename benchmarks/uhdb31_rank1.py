@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.plotting import save_figure  # noqa: E402
+from landmarks.metrics import nme  # noqa: E402
 from pipeline.cli import write_json  # noqa: E402
 from pipeline.config import PipelineConfig  # noqa: E402
 from pipeline.errors import FaceError, NoFaceFoundError  # noqa: E402
@@ -76,6 +77,11 @@ def describe_all(rows, root: Path, landmarker: str, descriptors: list[str], base
     until = "lift" if need3d else ("landmarks" if needlm else "detect")
     out = {d: [] for d in descriptors}
     status, times = [], defaultdict(float)
+    gt = {}
+    if (root / "annotations.jsonl").exists():  # ground-truth landmarks (synthetic sets): NME per probe
+        for line in open(root / "annotations.jsonl"):
+            a = json.loads(line)
+            gt[a["image"]] = a
     for r in tqdm(rows, desc=f"{landmarker}: describing", unit="img"):
         try:
             img = load_image(root / r["path"])
@@ -86,6 +92,12 @@ def describe_all(rows, root: Path, landmarker: str, descriptors: list[str], base
             for k, v in face.timings.items():
                 times[k] += v
             st = "ok"
+            a = gt.get(r["path"])
+            if a is not None and face.landmarks is not None:
+                r["nme"] = nme(face.landmarks.points, np.asarray(a["landmarks"], float),
+                               np.asarray(a["visible"], bool), a["box"])
+            if face.fit is not None:
+                r["fit_residual"] = float(face.fit.residual)
         except NoFaceFoundError:
             face, st = None, "no_face"
         except FaceError as e:
@@ -129,8 +141,8 @@ def rank1(rows, sigs, masked: bool):
 
 
 def pose_table(rows, hits, status):
-    """{(yaw, pitch): [n probes, n detected, n correct]} over probes."""
-    t = defaultdict(lambda: [0, 0, 0])
+    """{(yaw, pitch): [n probes, n detected, n correct, [NME %], [fit residual px]]} over probes."""
+    t = defaultdict(lambda: [0, 0, 0, [], []])
     for r, h, st in zip(rows, hits, status):
         if r["role"] != "probe":
             continue
@@ -138,15 +150,26 @@ def pose_table(rows, hits, status):
         t[k][0] += 1
         t[k][1] += st == "ok"
         t[k][2] += bool(h and h[0])
+        if st == "ok" and "nme" in r:
+            t[k][3].append(r["nme"])
+        if st == "ok" and "fit_residual" in r:
+            t[k][4].append(r["fit_residual"])
     return dict(t)
 
 
 def summarise(table) -> dict:
+    """Rank-1 and detection rate per pose, centre-8 (the 8 poses around the frontal one), all-20
+    (mean over the 20 non-frontal poses), all probes; landmark NME and fit residual per pose
+    (the per-stage error analysis)."""
     rate = {k: 100.0 * v[2] / v[0] for k, v in table.items() if v[0]}
     c8 = [rate[k] for k in CENTER8 if k in rate]
+    a20 = [v for k, v in rate.items() if k != (0, 0)]
     return {"rank1": {f"{y},{p}": round(v, 2) for (y, p), v in sorted(rate.items())},
             "detection": {f"{y},{p}": round(100.0 * v[1] / v[0], 2) for (y, p), v in sorted(table.items()) if v[0]},
+            "landmark_nme": {f"{y},{p}": round(float(np.mean(v[3])), 3) for (y, p), v in sorted(table.items()) if v[3]},
+            "fit_residual_px": {f"{y},{p}": round(float(np.mean(v[4])), 3) for (y, p), v in sorted(table.items()) if v[4]},
             "center8": round(float(np.mean(c8)), 2) if len(c8) == 8 else None,
+            "all20": round(float(np.mean(a20)), 2) if len(a20) == 20 else None,
             "all": round(100.0 * sum(v[2] for v in table.values()) / max(sum(v[0] for v in table.values()), 1), 2),
             "probes": int(sum(v[0] for v in table.values())),
             "detected": int(sum(v[1] for v in table.values()))}
@@ -257,17 +280,23 @@ def main(argv=None) -> int:
                                            "pitch": r["pitch"], "status": st, "hit": None if h is None else h[0],
                                            "best": None if h is None else h[1], "score": None if h is None else h[2]})
                 print_grid(f"rank-1 (%) {name}", s["rank1"])
-                print(f"center-8: {s['center8']}   all probes: {s['all']}   detected {s['detected']}/{s['probes']}")
+                print(f"center-8: {s['center8']}   all-20: {s['all20']}   all probes: {s['all']}   "
+                      f"detected {s['detected']}/{s['probes']}")
                 if a.plot:
                     heatmap(a.plot.with_name(f"{a.plot.stem}_{name.replace('+', '_')}.png"),
                             f"{name} ({'synthetic UHDB31 protocol' if synthetic else data.name})", s["rank1"])
-        print_grid(f"detection rate (%) with {lm} pipeline", summary["variants"][f"{lm}+{descriptors[0]}" + (
-            "+masked" if f"{lm}+{descriptors[0]}+masked" in summary["variants"] else "")]["detection"])
+        first = summary["variants"][f"{lm}+{descriptors[0]}" + (
+            "+masked" if f"{lm}+{descriptors[0]}+masked" in summary["variants"] else "")]
+        print_grid(f"detection rate (%) with {lm} pipeline", first["detection"])
+        if first["landmark_nme"]:
+            print_grid(f"landmark NME-vis (% of the box) with {lm}", first["landmark_nme"])
+        if first["fit_residual_px"]:
+            print_grid(f"3D fit residual (px) with {lm}", first["fit_residual_px"])
     summary["seconds"] = round(time.time() - t_all, 1)
     if len(summary["variants"]) > 1:
-        print("\nside by side: variant, center-8, all")
+        print("\nside by side: variant, center-8, all-20, all probes")
         for n, s in summary["variants"].items():
-            print(f"  {n:<32} {str(s['center8']):>7} {s['all']:7.2f}")
+            print(f"  {n:<32} {str(s['center8']):>7} {str(s['all20']):>7} {s['all']:7.2f}")
     if a.json:
         write_json({"summary": summary, "probes": probes_out}, str(a.json))
     return 0

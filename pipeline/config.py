@@ -17,8 +17,8 @@ class PipelineConfig:
     the lifted UV texture; ``mirror_fill``: fill self-occluded texels from the symmetric side.
     """
 
-    detector: str = "dlib-hog"
-    refiner: str = "none"
+    detector: str = "dpm"
+    refiner: str = "bbox-cnn"
     landmarker: str = "godp"
     fitter: str = "sfm"
     descriptor: str = "dlib-resnet"

@@ -76,28 +76,59 @@ DEFAULT_CACHE_NAME = ".godp-cache.npz"
 CHECKPOINT_SECONDS = 60.0
 
 
+#: Enrollment warns above this many gallery images (matching stays exact; consider --index faiss).
+MAX_GALLERY_WARN = 200_000
+
+
 def scan_gallery(root: str | Path) -> list[tuple[str, Path]]:
-    """(identity, image path) pairs of a gallery folder, sorted."""
+    """(identity, image path) pairs of a gallery folder, sorted.
+
+    Skipped with a warning: entries that cannot be read (dangling links, symlink loops,
+    permission errors) and folders that are symlinks back into the gallery or above it (they
+    would enrol the same images twice). Identity names are case-sensitive: ``Alice/`` and
+    ``alice/`` are two identities (a warning names them, since a case-insensitive file system
+    cannot hold both)."""
     root = Path(root)
     if not root.is_dir():
         raise GalleryError(f"gallery {root} is not a folder; give a folder of <identity>/ sub-folders "
                            f"or <identity>.jpg files")
+    real_root = root.resolve()
     items: list[tuple[str, Path]] = []
     for p in sorted(root.iterdir()):
         if p.name.startswith("."):
             continue
-        if p.is_dir():
-            for q in sorted(p.rglob("*")):
-                if q.is_file() and is_image_path(q) and not q.name.startswith("."):
-                    items.append((p.name, q))
-        elif p.is_file() and is_image_path(p):
-            items.append((p.stem, p))
+        try:
+            if p.is_dir():
+                if p.is_symlink():
+                    target = p.resolve()
+                    if target == real_root or target in real_root.parents or real_root in target.parents:
+                        log.warning("%s: skipped, a symlink back into the gallery (%s)", p, target)
+                        continue
+                for q in sorted(p.rglob("*")):
+                    if q.is_file() and is_image_path(q) and not q.name.startswith("."):
+                        items.append((p.name, q))
+            elif p.is_file():
+                if is_image_path(p):
+                    items.append((p.stem, p))
+            elif p.is_symlink():
+                log.warning("%s: skipped, a broken symlink or a symlink loop", p)
+        except OSError as e:
+            log.warning("%s: skipped (%s)", p, e.strerror or e)
     if not items:
         raise GalleryError(f"gallery {root} holds no images (expected <identity>/*.jpg or <identity>.jpg)")
+    names = sorted({i for i, _ in items})
+    folded: dict[str, list[str]] = {}
+    for n in names:
+        folded.setdefault(n.casefold(), []).append(n)
+    for group in folded.values():
+        if len(group) > 1:
+            log.warning("identities %s differ only by letter case; they are kept apart", ", ".join(map(repr, group)))
+    if len(items) > MAX_GALLERY_WARN:
+        log.warning("gallery %s holds %d images (more than %d): enrollment and exact search will be slow; "
+                    "consider --index faiss", root, len(items), MAX_GALLERY_WARN)
     return items
 
 
-# -- cache ---------------------------------------------------------------------------------------
 def file_sha256(path: str | Path) -> str:
     """Hex sha256 of a file's bytes (raises OSError when it cannot be read)."""
     h = hashlib.sha256()

@@ -86,10 +86,12 @@ DETECTORS.register("dlib-hog", "pipeline.detection.dlib_detectors:DlibHogDetecto
                    "dlib's frontal HOG + linear SVM detector (5 views, frontal to ~45 deg)")
 DETECTORS.register("dlib-mmod", "pipeline.detection.dlib_detectors:DlibMmodDetector",
                    "dlib's MMOD CNN face detector (slow on CPU)")
-DETECTORS.register("dpm", _not_built("detector", 8, "dpm"), "multi-view HOG mixture (issue #8)")
+DETECTORS.register("dpm", "pipeline.detection.dpm:DpmDetector",
+                   "multi-view fHOG mixture, frontal / half / full profile on both sides (the default)")
 
 REFINERS.register("none", "pipeline.detection.refine:IdentityRefiner", "use the detector box as is")
-REFINERS.register("bbox-cnn", _not_built("refiner", 8, "bbox-cnn"), "learned box regressor (issue #8)")
+REFINERS.register("bbox-cnn", "pipeline.detection.bbox_cnn:BboxCnnRefiner",
+                  "small CNN: detector box -> AFLW-style face box (the default)")
 
 LANDMARKERS.register("dlib", "landmarks.dlib_ert:DlibLandmarker",
                      "dlib ERT 68-point shape predictor mapped to AFLW-19, visibility all true")

@@ -56,7 +56,12 @@ class FitConfig:
     fit the 6 expression blendshapes; lam_expression: their Tikhonov weight (mm^2); contour_weight:
     weight of 2D jaw-contour points relative to a landmark of score 1; min_visible: fewest usable
     landmarks; refine_pose: LM refinement of the camera; max_collinearity: smallest allowed ratio of
-    the two singular values of the centred 2D points (below = collinear -> FitError).
+    the two singular values of the centred 2D points (below = collinear -> FitError);
+    fallback_weight: when fewer than ``min_visible`` points are visible (deep profiles, where a
+    landmarker marks most points occluded), the best-scoring occluded points with finite
+    coordinates are added with weight ``fallback_weight`` x score until ``min_visible`` are
+    used (0 disables this; the fit then raises FitError). Their number is reported in
+    ``Fit3D.camera["fallback_points"]``.
     """
 
     n_shape: int = 63
@@ -68,6 +73,31 @@ class FitConfig:
     min_visible: int = 6
     refine_pose: bool = True
     max_collinearity: float = 0.02
+    fallback_weight: float = 0.3
+
+
+def promote_occluded(points: np.ndarray, visible: np.ndarray | None, scores: np.ndarray | None,
+                     min_visible: int, weight: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Visibility and scores with the best-scoring occluded points promoted (see FitConfig).
+
+    points (K, 2), visible (K,) bool or None, scores (K,) or None. Returns (visible, scores,
+    number promoted); nothing changes when enough points are usable or ``weight`` <= 0."""
+    pts = np.asarray(points, dtype=np.float64)
+    k = len(pts)
+    vis = np.ones(k, bool) if visible is None else np.asarray(visible, dtype=bool).reshape(-1).copy()
+    sc = np.ones(k) if scores is None else np.nan_to_num(np.asarray(scores, dtype=np.float64).reshape(-1), nan=0.0)
+    if len(vis) != k or len(sc) != k:
+        return vis, sc, 0
+    usable = vis & (sc > 0)
+    need = min_visible - int(usable.sum())
+    if need <= 0 or weight <= 0:
+        return vis, sc, 0
+    cand = np.flatnonzero(~vis & np.isfinite(pts).all(1) & (sc > 0))
+    pick = cand[np.argsort(-sc[cand], kind="stable")[:need]]
+    sc = sc.copy()
+    vis[pick] = True
+    sc[pick] = np.clip(sc[pick], 0.0, 1.0) * weight
+    return vis, sc, len(pick)
 
 
 @dataclass(frozen=True, eq=False)
@@ -306,9 +336,13 @@ class SfmFitter:
     def fit_points(self, points: np.ndarray, visible: np.ndarray | None = None, scores: np.ndarray | None = None,
                    contour: np.ndarray | None = None, image_size: tuple[int, int] | None = None) -> Fit3D:
         """Fit to raw arrays: points (19, 2) px, visible (19,), scores (19,), contour (17, 2) optional."""
+        visible, scores, promoted = promote_occluded(points, visible, scores, self.config.min_visible,
+                                                     self.config.fallback_weight)
         w = check_landmarks(points, visible, scores, self.config.min_visible, self.config.max_collinearity)
         res = fit_landmarks(self.model, points, w, self.config, contour=contour, shape=self.fits_shape)
         extra = {"fitter": self.name}
+        if promoted:
+            extra["fallback_points"] = promoted
         if image_size is not None:
             extra["image_size"] = (int(image_size[0]), int(image_size[1]))
         return res.to_fit3d(**extra)

@@ -47,7 +47,7 @@ def symmetry_from_texcoords(texcoords: np.ndarray) -> np.ndarray:
 
 
 def build(src: Path, out: Path = OUT) -> Path:
-    d = np.load(Path(src) / "sfm_3448.npz")
+    d = np.load(Path(src) / "sfm_3448.npz", allow_pickle=False)
     arrays = {k: d[k] for k in KEEP}
     sym = symmetry_from_texcoords(d["texcoords"].astype(np.float64))
     ref = read_symmetry_txt(Path(src) / "sfm_reference_symmetry.txt")

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Name of the packaged model file inside ``recon3d/data``.
 MODEL_FILE = "sfm_3448.npz"
+#: sha256 of the packaged model file, checked before it is loaded (rebuild: python -m recon3d.make_data).
+MODEL_SHA256 = "c71c294e998926881f3bc2d5452b0664f75efc3772ccbc7d52a985cb3d2ac49c"
 
 #: The nose tip used for AFLW point 15. eos maps iBUG 31 ("nose-tip") to vertex 114, which lies
 #: 1.5 mm below the most protruding midline vertex of the mean shape (3420: x = -0.3, y = -0.6,
@@ -147,6 +149,10 @@ def load_model(path: str | Path | None = None) -> MorphableModel:
     """Load (and cache) the Surrey Face Model; ``path=None`` loads the packaged file via
     ``importlib.resources``. Raises :class:`ModelFileError` when the file is missing or broken."""
     p = Path(path) if path is not None else packaged_model_path()
+    if path is None:
+        from pipeline.modelfiles import verify_file
+
+        verify_file(p, MODEL_SHA256, "packaged 3D model file")
     try:
         with np.load(p, allow_pickle=False) as d:
             arr = {k: d[k] for k in d.files}

@@ -32,6 +32,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from pipeline.detection.boxes import iou  # noqa: E402
 from pipeline.errors import FitError  # noqa: E402
 from recon3d.camera import Camera, rotation_to_euler  # noqa: E402
 from recon3d.fit import MeanShapeFitter, SfmFitter  # noqa: E402
@@ -63,14 +64,6 @@ def gt_pose(root: Path, image: str):
     p, y, r = np.degrees(pp[:3])
     R = Camera.from_pose(y, p, r).R
     return rotation_to_euler(R)
-
-
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / ua if ua > 0 else 0.0
 
 
 def main(argv=None) -> int:

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from landmarks.godp.data import (AugmentConfig, LandmarkSet, load_landmark_set, make_batch, map_to_input,
-                                 nme_in_crop, visible_box_size)
+                                 nme_in_crop, read_annotations, visible_box_size)
 from landmarks.godp.decode import decode
 from landmarks.godp.losses import PAPER_SCHEDULE, Targets, dsl_loss, mpk_mpb
 from landmarks.godp.network import GoDP, GodpConfig
@@ -63,6 +63,8 @@ class TrainConfig:
     threads: int = 2
     aflw_root: str = str(DEFAULT_AFLW)
     extra: list[str] = field(default_factory=list)
+    extra_limit: int = 0  # at most this many faces from the extra sets (0: all), a fixed random subset
+    extra_skip: list[str] = field(default_factory=lambda: ["orl", "gt"])  # render sources kept out (eval sets)
     val_limit: int = 1394
     ckpt_every: int = 100
     augment: dict = field(default_factory=lambda: asdict(AugmentConfig()))
@@ -129,7 +131,8 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None = None) -> None:
+def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None = None,
+          schedule: tuple[int, int, int] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -137,18 +140,29 @@ def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None =
     if cfg_path.exists():  # a resumed run keeps the configuration it started with
         saved = json.loads(cfg_path.read_text())
         saved["epochs_per_stage"] = tuple(saved["epochs_per_stage"])
+        changed = {}
         if cfg.extra and cfg.extra != saved.get("extra"):  # renders may join a resumed run
-            log.info("adding extra training sets %s to the resumed run", cfg.extra)
-            saved["extra"] = list(cfg.extra)
+            changed.update(extra=list(cfg.extra), extra_limit=cfg.extra_limit)
+        if schedule is not None and tuple(schedule) != saved["epochs_per_stage"]:
+            changed["epochs_per_stage"] = tuple(schedule)  # the cosine continues over the new total
+        if changed:
+            log.info("changing the resumed run's configuration: %s", changed)
+            saved.update(changed)
             cfg_path.write_text(json.dumps(saved, indent=2))
-        cfg = TrainConfig(**saved)
+        cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
         log.info("using the saved configuration %s", cfg_path)
     else:
         cfg_path.write_text(json.dumps(asdict(cfg), indent=2))
     val_names = aflw_validation_images()
     train_sets = [load_landmark_set(cfg.aflw_root, exclude=val_names, full_frame=True, desc="aflw train")]
     for extra in cfg.extra:
-        train_sets.append(load_landmark_set(extra, full_frame=False, desc=f"extra {extra}"))
+        names = [r["image"] for r in read_annotations(Path(extra))
+                 if not any(f"/{s}/" in f"/{r['image']}" for s in cfg.extra_skip)]
+        if cfg.extra_limit and len(names) > cfg.extra_limit:
+            names = list(np.random.default_rng(cfg.seed).choice(names, cfg.extra_limit, replace=False))
+        log.info("extra set %s: %d faces used (skipping sources %s, limit %s)", extra, len(names),
+                 cfg.extra_skip, cfg.extra_limit or "none")
+        train_sets.append(load_landmark_set(extra, names=set(names), full_frame=False, desc=f"extra {extra}"))
     val = load_landmark_set(cfg.aflw_root, names=val_names, full_frame=True, desc="aflw val")
     val = val.subset(np.arange(min(cfg.val_limit, len(val))))
     ds = concat_sets(train_sets)
@@ -248,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--stages", default="1,2,3", help="stages to run, e.g. 1,2 to stop before stage 3")
     ap.add_argument("--extra", action="append", default=[], help="extra landmark set folder (renders); repeatable")
+    ap.add_argument("--extra-limit", type=int, default=0,
+                    help="use at most N faces of the extra sets (fixed random subset; 0: all)")
+    ap.add_argument("--epochs-per-stage", default=None,
+                    help="e.g. 3,2,2: epochs of stages 1-3 (default 3,3,3 as in the paper); may shorten a "
+                         "resumed run, the learning-rate cosine then continues over the new total")
     ap.add_argument("--aflw", default=str(DEFAULT_AFLW), help="aflw_crops folder")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -267,8 +286,14 @@ def main(argv: list[str] | None = None) -> int:
         log.error("no AFLW crops at %s: pass --aflw DIR (a SPEC landmark set)", a.aflw)
         return 2
     cfg = TrainConfig(width=a.width, K=a.K, variant=a.variant, batch=a.batch, aflw_root=a.aflw, extra=a.extra,
-                      threads=a.threads, seed=a.seed, lr_start=a.lr)
-    train(cfg, a.out, {int(s) for s in a.stages.split(",")}, a.max_iters)
+                      extra_limit=a.extra_limit, threads=a.threads, seed=a.seed, lr_start=a.lr)
+    schedule = tuple(int(x) for x in a.epochs_per_stage.split(",")) if a.epochs_per_stage else None
+    if schedule is not None:
+        if len(schedule) != 3 or min(schedule) < 1:
+            log.error("--epochs-per-stage needs three positive integers, got %s", a.epochs_per_stage)
+            return 2
+        cfg.epochs_per_stage = schedule
+    train(cfg, a.out, {int(s) for s in a.stages.split(",")}, a.max_iters, schedule)
     return 0
 
 

@@ -155,7 +155,7 @@ def test_fit_errors():
     vis = np.zeros(19, bool)
     vis[:5] = True
     with pytest.raises(FitError, match="only 5 visible"):
-        f.fit_points(x, vis, None)
+        SfmFitter(fallback_weight=0.0).fit_points(x, vis, None)
     nan = x.copy()
     nan[3] = np.nan
     with pytest.raises(FitError, match="NaN.*right_brow_inner"):
@@ -181,3 +181,27 @@ def test_solve_tikhonov_matches_normal_equations():
     assert np.allclose((A.T * w) @ (A @ x - b) + 0.5 * x, 0, atol=1e-10)
     with pytest.raises(FitError):
         solve_tikhonov(np.zeros((4, 3)), np.zeros(4), np.ones(4), 0.0)
+
+
+def test_fallback_promotes_best_occluded_points(model):
+    """A deep profile with only 4 points marked visible: the two best-scoring occluded points join
+    with a reduced weight and the pose is still recovered; without the fallback it is a FitError."""
+    from recon3d.fit import promote_occluded
+
+    rng = np.random.default_rng(11)
+    V = model.shape(rng.normal(0, 1, 63))
+    cam = Camera.from_pose(75.0, 5.0, 0.0, 2.0, (150.0, 150.0))
+    x = cam.project(aflw19_points(model, V))
+    vis = np.zeros(19, bool)
+    vis[[12, 13, 14, 18]] = True
+    scores = np.full(19, 0.1)
+    scores[[2, 8]] = 0.6  # the best occluded candidates
+    v2, s2, n = promote_occluded(x, vis, scores, 6, 0.3)
+    assert n == 2 and v2[[2, 8]].all() and np.allclose(s2[[2, 8]], 0.18) and v2.sum() == 6
+    fit = SfmFitter().fit_points(x, vis, scores)
+    assert fit.camera["fallback_points"] == 2
+    assert abs(fit.camera["yaw"] - 75.0) < 10
+    with pytest.raises(FitError, match="only 4 visible"):
+        SfmFitter(fallback_weight=0.0).fit_points(x, vis, scores)
+    # enough visible points: nothing promoted
+    assert promote_occluded(x, np.ones(19, bool), None, 6, 0.3)[2] == 0

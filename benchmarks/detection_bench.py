@@ -1,0 +1,260 @@
+"""Detection and box refinement benchmark (issue 8): every detector in one run, on the same images.
+
+    python benchmarks/detection_bench.py                          # all parts, default sizes
+    python benchmarks/detection_bench.py --parts uhdb31 --res 256,128 --per-pose 20
+    python benchmarks/detection_bench.py --parts aflw --aflw-per-bin 100 --json out.json
+
+Parts:
+
+* ``uhdb31``: the synthetic UHDB31-protocol sets (``generated/uhdb31_<res>``; made by
+  ``benchmarks/make_uhdb31.py``): detection rate per (yaw, pitch) pose on the probe renders,
+  ``--per-pose`` images per pose, at each ``--res``.
+* ``aflw``: real ``aflw2000_3d_dev`` photos, ``--aflw-per-bin`` per abs(yaw) bin: detection rate;
+  mean IoU with the annotated box of the raw detector box and of the refined box (``none`` vs
+  ``bbox-cnn``) per yaw bin; GoDP NME-vis started from the raw, the refined and the annotated box.
+* ``negatives``: images without faces -- CFP photos of subjects 203-250 (never used for
+  training or for the UHDB31-protocol set) with the head painted out (the 30 fiducials' extent
+  enlarged 2.2x, filled with the mean), ``--negatives`` of them: false positives per image.
+  (In-the-wild photos: a few contain other people's faces, which count as false positives for
+  every detector alike.)
+
+A face counts as **detected** when a detection matches it: the detection's centre lies inside the
+annotated box and sqrt(area) ratio is within [0.5, 2] (a test that does not depend on each
+detector's box convention); the IoU >= 0.5 rate after refinement is reported too. Time per
+image is wall time of ``detect`` (+ refine) on this machine, single process. Prints tables and
+writes a JSON (``--json``) with per-image results.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from landmarks.metrics import YAW_BINS, nme, yaw_bin_label  # noqa: E402
+from pipeline.detection.boxes import iou  # noqa: E402
+from pipeline.cli import write_json  # noqa: E402
+from pipeline.imageio import load_image  # noqa: E402
+from pipeline.registry import DETECTORS, LANDMARKERS, REFINERS  # noqa: E402
+
+log = logging.getLogger("detection_bench")
+SHARED = REPO.parent / "shared" / "data"
+
+
+def matches(det_box, gt_box) -> bool:
+    """Convention-free hit: centre inside the annotated box, size within a factor 2."""
+    cx, cy = (det_box[0] + det_box[2]) / 2, (det_box[1] + det_box[3]) / 2
+    if not (gt_box[0] <= cx <= gt_box[2] and gt_box[1] <= cy <= gt_box[3]):
+        return False
+    r = np.sqrt(max((det_box[2] - det_box[0]) * (det_box[3] - det_box[1]), 1e-9)
+                / max((gt_box[2] - gt_box[0]) * (gt_box[3] - gt_box[1]), 1e-9))
+    return 0.5 <= r <= 2.0
+
+
+def best_match(dets, gt_box):
+    hits = [d for d in dets if matches(d.box, gt_box)]
+    return max(hits, key=lambda d: d.score) if hits else None
+
+
+def run_detector(det, refiner, image):
+    t = time.perf_counter()
+    dets = det.detect(image)
+    t_det = time.perf_counter() - t
+    t = time.perf_counter()
+    refined = [refiner.refine(image, d) for d in dets] if refiner is not None else dets
+    return dets, refined, t_det, time.perf_counter() - t
+
+
+def part_uhdb31(detectors: dict, refiner, res: int, per_pose: int) -> dict:
+    root = REPO / "generated" / f"uhdb31_{res}"
+    if not (root / "manifest.csv").exists():
+        raise SystemExit(f"error: no UHDB31-protocol set at {root}: run python benchmarks/make_uhdb31.py --res {res}")
+    rows = [r for r in csv.DictReader(open(root / "manifest.csv")) if r["role"] == "probe"]
+    by_pose: dict = {}
+    for r in sorted(rows, key=lambda r: (r["subject"], r["path"])):
+        by_pose.setdefault((int(float(r["yaw"])), int(float(r["pitch"]))), []).append(r)
+    pick = [r for pose in sorted(by_pose) for r in by_pose[pose][:per_pose]]
+    out = {"res": res, "images": len(pick), "detectors": {}}
+    for name, det in detectors.items():
+        per, times = {}, []
+        for r in tqdm(pick, desc=f"uhdb31 {res} {name}", unit="img", leave=False):
+            img = load_image(root / r["path"])
+            gt = tuple(float(r[k]) for k in ("box_x0", "box_y0", "box_x1", "box_y1"))
+            dets, refined, t_det, t_ref = run_detector(det, refiner if name == "dpm" else None, img)
+            times.append(t_det + t_ref)
+            m = best_match(dets, gt)
+            key = f"{int(float(r['yaw']))},{int(float(r['pitch']))}"
+            per.setdefault(key, []).append(m is not None)
+        rate = {k: 100.0 * float(np.mean(v)) for k, v in per.items()}
+        out["detectors"][name] = {"rate_per_pose": rate, "min_rate": min(rate.values()),
+                                  "mean_rate": float(np.mean(list(rate.values()))),
+                                  "ms_per_image": 1000 * float(np.mean(times))}
+    return out
+
+
+def part_aflw(detectors: dict, refiner, per_bin: int, landmarker) -> dict:
+    root = SHARED / "aflw2000_3d_dev"
+    rows = [json.loads(l) for l in open(root / "annotations.jsonl")]
+    pick = []
+    for lo, hi in YAW_BINS:
+        pick += sorted((r for r in rows if lo <= abs(r["yaw"]) < hi), key=lambda r: r["image"])[:per_bin]
+    out = {"images": len(pick), "detectors": {}, "per_face": []}
+    for name, det in detectors.items():
+        stats = {yaw_bin_label(lo, hi): {"hit": [], "iou_raw": [], "iou_ref": [], "iou50_ref": [],
+                                         "nme_raw": [], "nme_ref": [], "nme_gt": []} for lo, hi in YAW_BINS}
+        times = []
+        for r in tqdm(pick, desc=f"aflw2000 {name}", unit="img", leave=False):
+            img = load_image(root / r["image"])
+            gt = tuple(r["box"])
+            dets, refined, t_det, t_ref = run_detector(det, refiner if name == "dpm" else None, img)
+            times.append(t_det + t_ref)
+            b = next(yaw_bin_label(lo, hi) for lo, hi in YAW_BINS if lo <= abs(r["yaw"]) < hi)
+            s = stats[b]
+            i = next((k for k, d in enumerate(dets) if matches(d.box, gt)), None)
+            if i is not None:  # the best-scoring matching detection (dets are sorted by score)
+                cand = [k for k, d in enumerate(dets) if matches(d.box, gt)]
+                i = max(cand, key=lambda k: dets[k].score)
+            s["hit"].append(i is not None)
+            rec = {"image": r["image"], "detector": name, "yaw": r["yaw"], "hit": i is not None}
+            if i is not None:
+                raw, ref = dets[i].box, refined[i].box
+                s["iou_raw"].append(iou(raw, gt))
+                s["iou_ref"].append(iou(ref, gt))
+                s["iou50_ref"].append(iou(ref, gt) >= 0.5)
+                rec.update(view=dets[i].view, raw=list(map(float, raw)), refined=list(map(float, ref)))
+                if landmarker is not None and name == "dpm":
+                    g, v = np.asarray(r["landmarks"], float), np.asarray(r["visible"], bool)
+                    for key, box in (("nme_raw", raw), ("nme_ref", ref), ("nme_gt", gt)):
+                        lm = landmarker.predict(img, box)
+                        s[key].append(nme(lm.points, g, v, gt))
+                        rec[key] = s[key][-1]
+            out["per_face"].append(rec)
+        summ = {}
+        for b, s in stats.items():
+            summ[b] = {"faces": len(s["hit"]), "rate": 100.0 * float(np.mean(s["hit"])) if s["hit"] else float("nan")}
+            for k in ("iou_raw", "iou_ref", "nme_raw", "nme_ref", "nme_gt"):
+                if s[k]:
+                    summ[b][k] = float(np.mean(s[k]))
+            if s["iou50_ref"]:
+                summ[b]["iou50_ref_rate"] = 100.0 * float(np.mean(s["iou50_ref"]))
+        allhits = [h for s in stats.values() for h in s["hit"]]
+        out["detectors"][name] = {"per_bin": summ, "rate": 100.0 * float(np.mean(allhits)),
+                                  "ms_per_image": 1000 * float(np.mean(times))}
+    return out
+
+
+def negative_images(n: int) -> list[tuple[str, np.ndarray]]:
+    root = SHARED / "cfp_dev"
+    paths = [p for p in sorted((root / "images").glob("*/*/*.jpg")) if "203" <= p.parts[-3] <= "250"]
+    rng = np.random.default_rng(0)
+    out = []
+    for i in rng.permutation(len(paths)):
+        if len(out) >= n:
+            break
+        p = paths[i]
+        fid = root / "fiducials" / p.parts[-3] / p.parts[-2] / (p.stem + ".txt")
+        if not fid.exists():
+            continue
+        img = load_image(p).copy()
+        pts = np.loadtxt(fid, delimiter=",", ndmin=2)
+        c, half = pts.mean(0), (pts.max(0) - pts.min(0)).max()
+        x0, y0 = np.floor(c - 1.1 * half).astype(int)
+        x1, y1 = np.ceil(c + 1.1 * half).astype(int)
+        h, w = img.shape[:2]
+        img[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)] = img.reshape(-1, img.shape[-1]).mean(0).astype(np.uint8)
+        out.append((str(p.relative_to(root)), img))
+    return out
+
+
+def part_negatives(detectors: dict, n: int) -> dict:
+    imgs = negative_images(n)
+    out = {"images": len(imgs), "detectors": {}}
+    for name, det in detectors.items():
+        fps, times = [], []
+        for _, img in tqdm(imgs, desc=f"negatives {name}", unit="img", leave=False):
+            t = time.perf_counter()
+            fps.append(len(det.detect(img)))
+            times.append(time.perf_counter() - t)
+        out["detectors"][name] = {"fp_per_image": float(np.mean(fps)),
+                                  "images_with_fp": 100.0 * float(np.mean(np.asarray(fps) > 0)),
+                                  "ms_per_image": 1000 * float(np.mean(times))}
+    return out
+
+
+def print_report(rep: dict) -> None:
+    for u in rep.get("uhdb31", []):
+        names = list(u["detectors"])
+        print(f"\nUHDB31-protocol synthetic set, {u['res']} px: detection rate per pose (%), {u['images']} images")
+        print(f"{'pose (yaw,pitch)':>18} " + " ".join(f"{n:>10}" for n in names))
+        poses = sorted(u["detectors"][names[0]]["rate_per_pose"], key=lambda k: tuple(map(int, k.split(","))))
+        for p in poses:
+            print(f"{p:>18} " + " ".join(f"{u['detectors'][n]['rate_per_pose'][p]:10.1f}" for n in names))
+        print(f"{'min over poses':>18} " + " ".join(f"{u['detectors'][n]['min_rate']:10.1f}" for n in names))
+        print(f"{'mean':>18} " + " ".join(f"{u['detectors'][n]['mean_rate']:10.1f}" for n in names))
+        print(f"{'ms / image':>18} " + " ".join(f"{u['detectors'][n]['ms_per_image']:10.1f}" for n in names))
+    a = rep.get("aflw")
+    if a:
+        print(f"\nAFLW2000-3D dev (real), {a['images']} faces: detection rate % / mean IoU raw -> refined")
+        for n, d in a["detectors"].items():
+            cells = []
+            for b, s in d["per_bin"].items():
+                c = f"{b}: {s['rate']:.1f}%"
+                if "iou_raw" in s:
+                    c += f" IoU {s['iou_raw']:.3f}->{s['iou_ref']:.3f}"
+                if "nme_raw" in s:
+                    c += f" NME raw/ref/gt {s['nme_raw']:.2f}/{s['nme_ref']:.2f}/{s['nme_gt']:.2f}"
+                cells.append(c)
+            print(f"  {n:>9} all {d['rate']:.1f}% ({d['ms_per_image']:.0f} ms/img) | " + " | ".join(cells))
+    ng = rep.get("negatives")
+    if ng:
+        print(f"\nNon-face images ({ng['images']}): false positives per image")
+        for n, d in ng["detectors"].items():
+            print(f"  {n:>9} {d['fp_per_image']:.3f} FP/img, {d['images_with_fp']:.1f}% of images with any, "
+                  f"{d['ms_per_image']:.0f} ms/img")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="detection_bench.py", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--detectors", default="dpm,dlib-hog,dlib-mmod", help="comma list of registered detectors")
+    ap.add_argument("--refiner", default="bbox-cnn", help="refiner applied to dpm boxes (none or bbox-cnn)")
+    ap.add_argument("--parts", default="uhdb31,aflw,negatives", help="comma list: uhdb31, aflw, negatives")
+    ap.add_argument("--res", default="256,128", help="UHDB31-protocol resolutions")
+    ap.add_argument("--per-pose", type=int, default=20, help="UHDB31 probes per pose")
+    ap.add_argument("--aflw-per-bin", type=int, default=100, help="AFLW2000-3D faces per abs(yaw) bin")
+    ap.add_argument("--negatives", type=int, default=200, help="non-face images")
+    ap.add_argument("--landmarker", default="godp", help="landmarker for NME from raw/refined boxes ('' to skip)")
+    ap.add_argument("--min-face", type=int, default=40)
+    ap.add_argument("--json", type=Path, default=None, help="write the report (with per-image results) here")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    detectors = {n: DETECTORS.create(n, min_face=a.min_face) for n in a.detectors.split(",") if n}
+    refiner = REFINERS.create(a.refiner)
+    parts = set(a.parts.split(","))
+    rep: dict = {"refiner": a.refiner, "command": "python benchmarks/detection_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    t0 = time.time()
+    if "uhdb31" in parts:
+        rep["uhdb31"] = [part_uhdb31(detectors, refiner, int(r), a.per_pose) for r in a.res.split(",")]
+    if "aflw" in parts:
+        lm = LANDMARKERS.create(a.landmarker) if a.landmarker else None
+        rep["aflw"] = part_aflw(detectors, refiner, a.aflw_per_bin, lm)
+    if "negatives" in parts:
+        rep["negatives"] = part_negatives(detectors, a.negatives)
+    rep["seconds"] = round(time.time() - t0, 1)
+    print_report(rep)
+    if a.json:
+        write_json(rep, str(a.json))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Box geometry shared by the detectors, the refiner, their training and the benchmarks.
+
+Boxes are ``(x0, y0, x1, y1)`` in pixels (SPEC section 1)."""
+from __future__ import annotations
+
+
+def iou(a, b) -> float:
+    """Intersection over union of two boxes (0 when either is empty)."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def square_of(box) -> tuple[float, float, float]:
+    """(cx, cy, side) of the square of side max(w, h) centred on ``box``."""
+    x0, y0, x1, y1 = box
+    return (x0 + x1) / 2.0, (y0 + y1) / 2.0, float(max(x1 - x0, y1 - y0))

@@ -1,0 +1,118 @@
+"""``dpm``: a multi-view mixture of HOG templates for heads from frontal to full profile.
+
+The seed paper detects heads with a DPM "head hunter" (Mathias et al., ECCV 2014): a mixture of
+view-specific HOG models covering frontal, half-profile and profile faces. This module is the
+root-filter part of that design (no deformable parts): one linear template on Felzenszwalb HOG
+(fHOG, 31-d cells of 8 px) per view, trained here with dlib's structural SVM (max-margin object
+detection, King 2015) on the face-profiling renders and the real AFLW training crops
+(``python -m pipeline.detection.train_dpm``, which also writes the model manifest).
+
+Components (``Detection.view``; left/right name where the nose points in the image, so
+``*_left`` is yaw > 0 in the project convention):
+
+* ``frontal``: abs(yaw) < 22.5 deg, trained with left-right flips;
+* ``half_left`` / ``half_right``: 22.5 <= abs(yaw) < 60, one side trained on the mirror
+  images of the other's data;
+* ``profile_left`` / ``profile_right``: abs(yaw) >= 60.
+
+All components are scanned in one image pyramid and their detections share one
+non-maximum suppression (dlib ``run_multiple``), so one face gives one box, labelled with
+the view whose template scored highest. The box is the square template window; the
+``bbox-cnn`` refiner maps it to the AFLW-style face box GoDP expects.
+
+Scale: the template window is ``window`` px (80); the image is up-sampled so that faces of
+``min_face`` px reach it (at most 2 levels, capped at ~4 Mpx), so the smallest findable face
+is ``min_face`` px unless the cap applies. Images smaller than ``min_face`` give no faces.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import ModelFileError
+from pipeline.modelfiles import verify_file
+from pipeline.types import Detection
+
+log = logging.getLogger(__name__)
+
+MODEL_DIR = Path(__file__).resolve().parent / "models"
+VIEWS = ("frontal", "half_left", "half_right", "profile_left", "profile_right")
+
+
+def load_manifest(model_dir: Path = MODEL_DIR) -> dict:
+    path = Path(model_dir) / "MANIFEST.json"
+    if not path.exists():
+        raise ModelFileError(f"no detector manifest at {path}: train the detector with "
+                             "'python -m pipeline.detection.train_dpm' or reinstall the package")
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ModelFileError(f"unreadable detector manifest {path}: {e}") from e
+
+
+def upsample_levels(shape: tuple[int, int], min_face: int, window: int, max_pixels: float = 4e6) -> int:
+    """Pyramid doublings so faces of ``min_face`` px reach the ``window`` size (<= 2, capped)."""
+    up = 0
+    size = float(max(min_face, 1))
+    while size < window * 0.95 and up < 2:
+        size *= 2
+        up += 1
+    while up > 0 and shape[0] * shape[1] * 4 ** up > max_pixels:
+        up -= 1
+    return up
+
+
+class DpmDetector:
+    """Multi-view fHOG mixture (see the module docstring).
+
+    min_face: smallest face side (px) looked for; threshold: added to every component's
+    learned bias (negative finds more faces, with more false positives); pad: fraction of
+    the image size added as replicated border when nothing is found (tight crops)."""
+
+    name = "dpm"
+
+    def __init__(self, min_face: int = 40, threshold: float = 0.0, pad: float = 0.25,
+                 model_dir: str | Path = MODEL_DIR):
+        import dlib
+
+        self.min_face, self.threshold, self.pad = int(min_face), float(threshold), float(pad)
+        man = load_manifest(Path(model_dir))
+        self.window = int(man.get("window", 80))
+        self.views: list[str] = []
+        self._dets = []
+        for view in VIEWS:
+            entry = man["files"].get(view)
+            if entry is None:
+                raise ModelFileError(f"detector manifest lacks the '{view}' component; retrain the detector")
+            path = verify_file(Path(model_dir) / entry["file"], entry["sha256"], f"dpm {view} template")
+            self._dets.append(dlib.fhog_object_detector(str(path)))
+            self.views.append(view)
+
+    def _run(self, gray: np.ndarray) -> list[Detection]:
+        import dlib
+
+        h, w = gray.shape[:2]
+        if min(h, w) < self.min_face:
+            return []
+        up = upsample_levels((h, w), self.min_face, self.window)
+        rects, scores, idx = dlib.fhog_object_detector.run_multiple(self._dets, gray, upsample_num_times=up,
+                                                                    adjust_threshold=self.threshold)
+        return [Detection((float(r.left()), float(r.top()), float(r.right() + 1), float(r.bottom() + 1)),
+                          float(s), self.views[int(i)]) for r, s, i in zip(rects, scores, idx)]
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        from pipeline.detection.dlib_detectors import pad_image
+        from pipeline.imageio import to_gray
+
+        gray = np.ascontiguousarray(to_gray(image))
+        if gray.dtype != np.uint8:
+            gray = np.clip(gray, 0, 255).astype(np.uint8)
+        found = self._run(gray)
+        if not found and self.pad > 0 and min(gray.shape) >= self.min_face:
+            img, dx, dy = pad_image(gray, self.pad)
+            found = [Detection((d.box[0] - dx, d.box[1] - dy, d.box[2] - dx, d.box[3] - dy), d.score, d.view)
+                     for d in self._run(np.ascontiguousarray(img))]
+        return sorted(found, key=lambda d: -d.score)

@@ -1,0 +1,107 @@
+"""The ``dpm`` multi-view detector and the ``bbox-cnn`` refiner: box maths, shipped models,
+bad input (empty result, never an exception), tampered model files."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, read_pts
+from pipeline.detection.bbox_cnn import decode, encode
+from pipeline.detection.boxes import iou, square_of
+from pipeline.detection.dpm import MODEL_DIR, VIEWS, upsample_levels
+from pipeline.errors import ModelFileError
+from pipeline.imageio import load_image
+from pipeline.registry import DETECTORS, REFINERS
+from pipeline.types import Detection
+
+
+@pytest.mark.parametrize("gt", [(10, 20, 110, 140), (50, 50, 90, 70), (0, 0, 33.3, 33.3)])
+def test_box_encode_decode_round_trip(gt):
+    det = (12.0, 15.0, 100.0, 103.0)
+    t = encode(det, gt)
+    assert np.allclose(decode(det, t), gt, atol=1e-4)
+    assert np.allclose(encode(det, det)[:3], [0, 0, 0])  # a square box maps onto itself
+    assert square_of(gt)[2] == pytest.approx(max(gt[2] - gt[0], gt[3] - gt[1]))
+
+
+def test_upsample_levels():
+    assert upsample_levels((400, 400), 80, 80) == 0
+    assert upsample_levels((400, 400), 40, 80) == 1
+    assert upsample_levels((400, 400), 20, 80) == 2
+    assert upsample_levels((4000, 4000), 20, 80) == 0  # capped by the pixel budget
+
+
+@pytest.fixture(scope="module")
+def dpm():
+    return DETECTORS.create("dpm", min_face=40)
+
+
+def face_box(name):
+    pts = read_pts(FIXTURES / f"{name}.pts")
+    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    return x0, y0, x1, y1
+
+
+@pytest.mark.parametrize("name", ["takeo", "einstein"])
+def test_dpm_finds_the_face_and_refines_towards_it(dpm, name):
+    img = load_image(FIXTURES / f"{name}.{'png' if name == 'takeo' else 'jpg'}")
+    gt = face_box(name)
+    dets = dpm.detect(img)
+    assert dets and all(d.view in VIEWS for d in dets)
+    assert [d.score for d in dets] == sorted((d.score for d in dets), reverse=True)
+    best = max(dets, key=lambda d: iou(d.box, gt))
+    assert iou(best.box, gt) > 0.4
+    ref = REFINERS.create("bbox-cnn").refine(img, best)
+    assert np.isfinite(ref.box).all() and ref.view == best.view and ref.score == best.score
+    assert iou(ref.box, gt) > 0.5
+
+
+def test_dpm_mirrored_profile_views_are_symmetric(dpm):
+    """The same face mirrored is found in the mirror place (the *_right templates are trained on
+    the mirror images of the *_left data)."""
+    img = load_image(FIXTURES / "takeo.png")
+    a, b = dpm.detect(img), dpm.detect(np.ascontiguousarray(img[:, ::-1]))
+    w = img.shape[1]
+    assert a and b
+    ba = a[0].box
+    mirrored = (w - ba[2], ba[1], w - ba[0], ba[3])
+    assert max(iou(mirrored, d.box) for d in b) > 0.6
+
+
+@pytest.mark.parametrize("shape", [(30, 30, 3), (10, 10000, 3), (200, 200, 3), (1, 1, 3)])
+def test_dpm_empty_or_tiny_images_give_no_faces(dpm, shape):
+    assert dpm.detect(np.zeros(shape, np.uint8)) == []
+
+
+def test_tampered_detector_file_is_refused(tmp_path):
+    from pipeline.detection.dpm import DpmDetector
+
+    bad = tmp_path / "models"
+    shutil.copytree(MODEL_DIR, bad)
+    f = bad / "frontal.svm"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="sha256"):
+        DpmDetector(model_dir=bad)
+    (bad / "MANIFEST.json").unlink()
+    with pytest.raises(ModelFileError, match="train_dpm"):
+        DpmDetector(model_dir=bad)
+
+
+def test_tampered_refiner_file_is_refused(tmp_path):
+    from pipeline.detection.bbox_cnn import BboxCnnRefiner
+
+    bad = tmp_path / "models"
+    shutil.copytree(MODEL_DIR, bad)
+    f = bad / "bbox_cnn.safetensors"
+    f.write_bytes(f.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ModelFileError, match="sha256"):
+        BboxCnnRefiner(model_dir=bad)
+
+
+def test_identity_refiner_is_a_no_op():
+    d = Detection((1.0, 2.0, 3.0, 4.0), 0.5, "frontal")
+    assert REFINERS.create("none").refine(np.zeros((8, 8, 3), np.uint8), d) == d
