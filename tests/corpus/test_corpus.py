@@ -68,3 +68,40 @@ def test_api_load_and_run(corpus):
             status = "no_face" if type(e).__name__ == "NoFaceFoundError" else "error"
             assert str(e)
         assert status in exp["outcomes"], f"{n!r}: {status}"
+
+
+def test_cli_identify_every_item_as_a_probe_cache_intact(corpus, tmp_path):
+    """Every corpus item as a probe of ``pipeline.identify`` (the Dlib landmarker keeps it quick):
+    no traceback, exit 0 (some probes succeed), one JSON record per probe with a documented
+    status, one ``error:`` line per failed probe, and the gallery cache byte-identical afterwards."""
+    import hashlib
+    import shutil
+
+    out, items = corpus
+    gal = tmp_path / "gallery"
+    shutil.copytree(REPO / "examples" / "gallery", gal)
+    cache = tmp_path / "cache.npz"
+    base = [sys.executable, "-m", "pipeline.identify", "--gallery", str(gal), "--cache", str(cache),
+            "--landmarker", "dlib", "--no-progress"]
+    r0 = subprocess.run(base + [str(REPO / "examples" / "probes" / "orl_s01_3.png")], capture_output=True,
+                        text=True, cwd=REPO, timeout=600)
+    assert r0.returncode == 0, r0.stderr[-2000:]
+    before = hashlib.sha256(cache.read_bytes()).hexdigest()
+    names = sorted(items)
+    js = tmp_path / "id.json"
+    r = subprocess.run(base + [os.fsdecode(out / n) for n in names] + ["--json", str(js)], capture_output=True,
+                       text=True, cwd=REPO, timeout=900, errors="replace")
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.returncode == 0, r.stderr[-2000:]
+    res = json.loads(js.read_text())
+    by = {}
+    for rec in res:
+        by.setdefault(os.path.basename(rec["probe"]), []).append(rec)
+    failed = 0
+    for n in names:
+        assert by.get(n), f"no record for {n!r}"
+        st = by[n][0]["status"]
+        assert st in items[n]["outcomes"], f"{n!r}: {st} ({by[n][0]['message']}), expected {items[n]['outcomes']}"
+        failed += st != "ok"
+    assert len([ln for ln in r.stderr.splitlines() if ln.startswith("error:")]) == failed
+    assert hashlib.sha256(cache.read_bytes()).hexdigest() == before
