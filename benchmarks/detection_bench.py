@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from landmarks.metrics import YAW_BINS, nme, yaw_bin_label  # noqa: E402
 from pipeline.detection.boxes import iou  # noqa: E402
+from pipeline.detection.train_dpm import cfp_fiducials_path, paint_out_head  # noqa: E402
 from pipeline.cli import write_json  # noqa: E402
 from pipeline.imageio import load_image  # noqa: E402
 from pipeline.registry import DETECTORS, LANDMARKERS, REFINERS  # noqa: E402
@@ -60,9 +61,10 @@ def matches(det_box, gt_box) -> bool:
     return 0.5 <= r <= 2.0
 
 
-def best_match(dets, gt_box):
-    hits = [d for d in dets if matches(d.box, gt_box)]
-    return max(hits, key=lambda d: d.score) if hits else None
+def best_match(dets, gt_box) -> int | None:
+    """Index of the best-scoring detection that matches ``gt_box`` (None when none does)."""
+    hits = [k for k, d in enumerate(dets) if matches(d.box, gt_box)]
+    return max(hits, key=lambda k: dets[k].score) if hits else None
 
 
 def run_detector(det, refiner, image):
@@ -119,10 +121,7 @@ def part_aflw(detectors: dict, refiner, per_bin: int, landmarker) -> dict:
             times.append(t_det + t_ref)
             b = next(yaw_bin_label(lo, hi) for lo, hi in YAW_BINS if lo <= abs(r["yaw"]) < hi)
             s = stats[b]
-            i = next((k for k, d in enumerate(dets) if matches(d.box, gt)), None)
-            if i is not None:  # the best-scoring matching detection (dets are sorted by score)
-                cand = [k for k, d in enumerate(dets) if matches(d.box, gt)]
-                i = max(cand, key=lambda k: dets[k].score)
+            i = best_match(dets, gt)
             s["hit"].append(i is not None)
             rec = {"image": r["image"], "detector": name, "yaw": r["yaw"], "hit": i is not None}
             if i is not None:
@@ -161,16 +160,10 @@ def negative_images(n: int) -> list[tuple[str, np.ndarray]]:
         if len(out) >= n:
             break
         p = paths[i]
-        fid = root / "fiducials" / p.parts[-3] / p.parts[-2] / (p.stem + ".txt")
+        fid = cfp_fiducials_path(root, p)
         if not fid.exists():
             continue
-        img = load_image(p).copy()
-        pts = np.loadtxt(fid, delimiter=",", ndmin=2)
-        c, half = pts.mean(0), (pts.max(0) - pts.min(0)).max()
-        x0, y0 = np.floor(c - 1.1 * half).astype(int)
-        x1, y1 = np.ceil(c + 1.1 * half).astype(int)
-        h, w = img.shape[:2]
-        img[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)] = img.reshape(-1, img.shape[-1]).mean(0).astype(np.uint8)
+        img = paint_out_head(load_image(p), np.loadtxt(fid, delimiter=",", ndmin=2))
         out.append((str(p.relative_to(root)), img))
     return out
 

@@ -82,7 +82,10 @@ def describe_all(rows, root: Path, landmarker: str, descriptors: list[str], base
         for line in open(root / "annotations.jsonl"):
             a = json.loads(line)
             gt[a["image"]] = a
+    errors = []  # per row: this landmarker's NME (%) and fit residual (px), where measured
     for r in tqdm(rows, desc=f"{landmarker}: describing", unit="img"):
+        err: dict = {}
+        errors.append(err)
         try:
             img = load_image(root / r["path"])
             box = None
@@ -94,10 +97,10 @@ def describe_all(rows, root: Path, landmarker: str, descriptors: list[str], base
             st = "ok"
             a = gt.get(r["path"])
             if a is not None and face.landmarks is not None:
-                r["nme"] = nme(face.landmarks.points, np.asarray(a["landmarks"], float),
+                err["nme"] = nme(face.landmarks.points, np.asarray(a["landmarks"], float),
                                np.asarray(a["visible"], bool), a["box"])
             if face.fit is not None:
-                r["fit_residual"] = float(face.fit.residual)
+                err["fit_residual"] = float(face.fit.residual)
         except NoFaceFoundError:
             face, st = None, "no_face"
         except FaceError as e:
@@ -116,7 +119,7 @@ def describe_all(rows, root: Path, landmarker: str, descriptors: list[str], base
             except FaceError as e:
                 log.info("%s: %s failed: %s", r["path"], name, e)
                 out[name].append(None)
-    return out, status, dict(times)
+    return out, status, errors, dict(times)
 
 
 def rank1(rows, sigs, masked: bool):
@@ -140,20 +143,20 @@ def rank1(rows, sigs, masked: bool):
     return res
 
 
-def pose_table(rows, hits, status):
+def pose_table(rows, hits, status, errors):
     """{(yaw, pitch): [n probes, n detected, n correct, [NME %], [fit residual px]]} over probes."""
     t = defaultdict(lambda: [0, 0, 0, [], []])
-    for r, h, st in zip(rows, hits, status):
+    for r, h, st, err in zip(rows, hits, status, errors):
         if r["role"] != "probe":
             continue
         k = (int(round(r["yaw"])), int(round(r["pitch"])))
         t[k][0] += 1
         t[k][1] += st == "ok"
         t[k][2] += bool(h and h[0])
-        if st == "ok" and "nme" in r:
-            t[k][3].append(r["nme"])
-        if st == "ok" and "fit_residual" in r:
-            t[k][4].append(r["fit_residual"])
+        if st == "ok" and "nme" in err:
+            t[k][3].append(err["nme"])
+        if st == "ok" and "fit_residual" in err:
+            t[k][4].append(err["fit_residual"])
     return dict(t)
 
 
@@ -261,7 +264,7 @@ def main(argv=None) -> int:
     for lm in landmarkers:
         t0 = time.time()
         try:
-            sigs, status, times = describe_all(rows, data, lm, descriptors, base, a.cropped_gallery)
+            sigs, status, errors, times = describe_all(rows, data, lm, descriptors, base, a.cropped_gallery)
         except FaceError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -270,7 +273,7 @@ def main(argv=None) -> int:
             for masked in ([True, False] if has_mask else [False]):
                 name = f"{lm}+{d}" + ("" if not has_mask else ("+masked" if masked else "+plain"))
                 hits = rank1(rows, sigs[d], masked)
-                s = summarise(pose_table(rows, hits, status))
+                s = summarise(pose_table(rows, hits, status, errors))
                 s["seconds_describe"] = round(time.time() - t0, 1)
                 s["stage_seconds"] = {k: round(v, 2) for k, v in times.items()}
                 summary["variants"][name] = s

@@ -68,15 +68,15 @@ def collect(cfg: BboxTrainConfig, renders: Path, aflw: Path, det: DpmDetector) -
         rows = [r for r in rows if "/orl/" not in f"/{r['image']}" and "/gt/" not in f"/{r['image']}"]
         for i in rng.choice(len(rows), min(cfg.renders, len(rows)), replace=False):
             r = rows[i]
-            jobs.append((renders / r["image"], tuple(r["box"]), True, 0))
+            jobs.append((renders / r["image"], tuple(r["box"]), True))
     val = aflw_validation_images()
     rows = [json.loads(l) for l in open(aflw / "annotations.jsonl")]
     rows = [r for r in rows if r["image"] not in val]
     for i in rng.choice(len(rows), min(cfg.aflw, len(rows)), replace=False):
-        jobs.append((aflw / rows[i]["image"], None, False, 0))
+        jobs.append((aflw / rows[i]["image"], None, False))
     crops, targets, masks, holdout, kinds = [], [], [], [], []
     found = 0
-    for path, gt, has_aspect, _ in tqdm(jobs, desc="detector outputs", unit="img"):
+    for path, gt, has_aspect in tqdm(jobs, desc="detector outputs", unit="img"):
         img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if img is None:
             continue

@@ -14,7 +14,7 @@ Data (training parts only, splits/splits.json):
   box, on its centre (for an AFLW crop: the crop's centre, side = crop / sqrt(2), the 3DDFA
   rule the crops were cut with);
 * negatives: CFP training-subject photos (001-125) with the head painted out (the 30
-  fiducials' extent enlarged 2x, filled with the image mean), so the structural SVM also
+  fiducials' extent enlarged 2.2x, filled with the image mean), so the structural SVM also
   mines real in-the-wild background.
 
 Views by abs(yaw): frontal < 22.5 <= half < 60 <= profile. Faces of the other side are mirrored
@@ -107,7 +107,7 @@ def positive_items(cfg: DpmTrainConfig, renders: Path, aflw: Path, cfp: Path) ->
             if r["subject"] not in train:
                 continue
             rel = Path(r["path"])
-            fid = cfp / "fiducials" / rel.parts[-3] / rel.parts[-2] / (rel.stem + ".txt")
+            fid = cfp_fiducials_path(cfp, rel)
             if not fid.exists():
                 continue
             pts = np.loadtxt(fid, delimiter=",", ndmin=2)
@@ -139,16 +139,11 @@ def negative_images(cfg: DpmTrainConfig, cfp: Path) -> list[np.ndarray]:
             break
         p = paths[i]
         img = _load_gray(p)
-        fid = cfp / "fiducials" / p.parts[-3] / p.parts[-2] / (p.stem + ".txt")
+        fid = cfp_fiducials_path(cfp, p)
         if img is None or not fid.exists():
             continue
-        pts = np.loadtxt(fid, delimiter=",", ndmin=2)
-        c, half = pts.mean(0), (pts.max(0) - pts.min(0)).max()
-        x0, y0 = np.floor(c - 1.1 * half).astype(int)
-        x1, y1 = np.ceil(c + 1.1 * half).astype(int)
+        img = paint_out_head(img, np.loadtxt(fid, delimiter=",", ndmin=2))
         h, w = img.shape
-        img = img.copy()
-        img[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)] = int(img.mean())
         if max(h, w) > 320:
             import cv2
 
@@ -156,6 +151,24 @@ def negative_images(cfg: DpmTrainConfig, cfp: Path) -> list[np.ndarray]:
             img = cv2.resize(img, (max(int(w * s), 1), max(int(h * s), 1)), interpolation=cv2.INTER_AREA)
         if min(img.shape) >= cfg.window:
             out.append(img)
+    return out
+
+
+def cfp_fiducials_path(cfp: Path, image: Path) -> Path:
+    """The fiducial file of a CFP image ``.../images/<id>/<view>/NN.jpg``."""
+    return cfp / "fiducials" / image.parts[-3] / image.parts[-2] / (image.stem + ".txt")
+
+
+def paint_out_head(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """A copy of ``img`` (gray or colour) with the square of side 2.2x the extent of the fiducials
+    ``pts`` (N, 2), on their mean, filled with the image's mean colour."""
+    out = img.copy()
+    c, half = pts.mean(0), (pts.max(0) - pts.min(0)).max()
+    x0, y0 = np.floor(c - 1.1 * half).astype(int)
+    x1, y1 = np.ceil(c + 1.1 * half).astype(int)
+    h, w = out.shape[:2]
+    fill = out.reshape(-1, *out.shape[2:]).mean(0).astype(out.dtype)
+    out[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)] = fill
     return out
 
 
