@@ -4,7 +4,8 @@
     python benchmarks/speed.py --res 256 --probes 20 --json speed.json
 
 Stages, each timed on its own (median over the probes, ms, single process, models loaded and
-warmed up before timing): detect, refine, landmarks (16-ROI GoDP; and the Dlib ERT baseline in
+warmed up before timing): detect, refine (``lm-verify``: bbox-cnn + GoDP re-centring and ranking of
+the candidates), landmarks (16-ROI GoDP; and the Dlib ERT baseline in
 the same run), fit (3D), lift (UV texture), describe (descriptor), match (one probe against the
 gallery of the set: 77 subjects for the synthetic UHDB31-protocol set). ``end-to-end`` is the
 wall time of ``pipeline.identify``'s work for one probe: every stage on the image plus matching
@@ -67,7 +68,13 @@ def time_probe(pipe: Pipeline, gallery, image) -> dict:
     if not dets:
         raise FaceError("no face")
     ref = pipe._stage("refiner")
-    box, t["refine"] = timed(lambda: max((ref.refine(image, d) for d in dets), key=lambda d: d.area))
+    if getattr(ref, "ranks_by_score", False):  # lm-verify: re-centre and rank the candidates
+        verified, t["refine"] = timed(ref.verify, image, dets)
+        if not verified:
+            raise FaceError("no face")
+        box = verified[0]
+    else:
+        box, t["refine"] = timed(lambda: max((ref.refine(image, d) for d in dets), key=lambda d: d.area))
     lm, t["landmarks"] = timed(pipe.landmarker.predict, image, box.box)
     fit, t["fit"] = timed(pipe._stage("fitter").fit, image, lm)
     uv, t["lift"] = timed(lift_texture, image, fit, size=pipe.config.uv_size, mirror_fill=pipe.config.mirror_fill)

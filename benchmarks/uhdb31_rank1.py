@@ -68,8 +68,13 @@ def read_manifest(root: Path, subjects: str | None = None) -> list[dict]:
     return [r for r in rows if r["role"] in ("gallery", "probe")]
 
 
-def describe_all(rows, root: Path, landmarker: str, descriptors: list[str], base: PipelineConfig, cropped_gallery: bool):
-    """Signatures of every image for every descriptor: {desc: [(vector, mask) | None]}, plus status."""
+def describe_all(rows, root: Path, landmarker: str, descriptors: list[str], base: PipelineConfig, cropped_gallery: bool,
+                 faces: dict | None = None):
+    """Signatures of every image for every descriptor: {desc: [(vector, mask) | None]}, plus status.
+
+    ``faces`` (path -> detection or None for no face) is shared between the landmarkers of one run:
+    the first detects, the others reuse its boxes, so every variant sees the same faces (and the
+    detector + refiner run once per image)."""
     pipe = Pipeline(PipelineConfig(**{**base.to_dict(), "landmarker": landmarker}))
     descs = {d: DESCRIPTORS.create(d) for d in descriptors}
     need3d = any(getattr(d, "needs_3d", True) for d in descs.values())
@@ -91,9 +96,23 @@ def describe_all(rows, root: Path, landmarker: str, descriptors: list[str], base
             box = None
             if cropped_gallery and r["role"] == "gallery":
                 box = (0.0, 0.0, float(img.shape[1]), float(img.shape[0]))
+            elif faces is not None and r["path"] in faces:
+                if faces[r["path"]] is None:
+                    raise NoFaceFoundError("no face found (shared detection)")
+                box = faces[r["path"]]
+            elif faces is not None and not base.cropped:
+                t = time.perf_counter()
+                try:
+                    det = pipe.detect(img)[0]
+                except NoFaceFoundError:
+                    faces[r["path"]] = None
+                    raise
+                times["detect"] += time.perf_counter() - t
+                faces[r["path"]] = box = det.box
             face = pipe.run(img, until=until, box=box)[0]
             for k, v in face.timings.items():
-                times[k] += v
+                if k != "detect" or box is None:
+                    times[k] += v
             st = "ok"
             a = gt.get(r["path"])
             if a is not None and face.landmarks is not None:
@@ -261,10 +280,11 @@ def main(argv=None) -> int:
                "detector": a.detector, "refiner": a.refiner, "variants": {}, "command": " ".join(sys.argv)}
     probes_out = []
     t_all = time.time()
+    faces: dict = {}  # detections shared by the landmarkers (same faces for every variant)
     for lm in landmarkers:
         t0 = time.time()
         try:
-            sigs, status, errors, times = describe_all(rows, data, lm, descriptors, base, a.cropped_gallery)
+            sigs, status, errors, times = describe_all(rows, data, lm, descriptors, base, a.cropped_gallery, faces)
         except FaceError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

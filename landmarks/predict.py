@@ -4,7 +4,8 @@
                                 [--landmarker godp|dlib|...] [--json FILE|-]
 
 Without ``--box`` the face is detected (``--detector``, ``--refiner``), or the whole image is
-the face box with ``--cropped``; with several faces the largest is used (``--all-faces``:
+the face box with ``--cropped``; with several faces the best one is used (the most confident with the default ``lm-verify``
+refiner, the largest with ``bbox-cnn`` / ``none``) (``--all-faces``:
 each). Output per face: ``{"image", "box", "landmarks": [[x, y] x 19], "visible": [bool x 19],
 "scores", "status": "ok"|"no_face"|"error", "message"}``; a JSON list with ``--json``, else one
 line per face on stdout (``image  status  x0,y0,x1,y1  x1,y1 x2,y2 ...``). Problems with an

@@ -37,7 +37,8 @@ def add_stage_args(ap: argparse.ArgumentParser, descriptor: bool = False) -> Non
     g.add_argument("--cropped", action="store_true",
                    help="inputs are tight face crops: skip detection, the whole image is the face box")
     g.add_argument("--all-faces", action="store_true",
-                   help="process every detected face (default: only the largest)")
+                   help="process every detected face (default: only the best one: the most confident with the "
+                        "lm-verify refiner, else the largest)")
     g.add_argument("--min-face", type=int, default=d.min_face, help=f"smallest face side in px to detect [{d.min_face}]")
     g.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images with more pixels than this [{DEFAULT_MAX_PIXELS}]")

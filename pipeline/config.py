@@ -12,13 +12,14 @@ class PipelineConfig:
 
     detector / refiner / landmarker / fitter / descriptor: registry names (see
     ``pipeline.registry``). ``cropped``: skip detection, the whole image is the face box.
-    ``all_faces``: process every detected face instead of the largest. ``min_face``: smallest
+    ``all_faces``: process every detected face instead of the best one (most confident with the
+    ``lm-verify`` refiner, else largest). ``min_face``: smallest
     face side (px) the detector looks for. ``max_pixels``: refuse larger images. ``uv_size``: side of
     the lifted UV texture; ``mirror_fill``: fill self-occluded texels from the symmetric side.
     """
 
     detector: str = "dpm"
-    refiner: str = "bbox-cnn"
+    refiner: str = "lm-verify"
     landmarker: str = "godp"
     fitter: str = "sfm"
     descriptor: str = "dlib-resnet"

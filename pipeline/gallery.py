@@ -148,11 +148,14 @@ def _stage_token(stage: object) -> str | None:
 def pipeline_cache_key(pipe: Pipeline) -> tuple[str, dict]:
     """(key, description) identifying what a cached signature depends on besides the image:
     the pipeline configuration, the cache format, and the version tokens of the descriptor and
-    of the landmarker / 3D fitter when the descriptor uses them (a stage without a token is
+    of the detector / refiner (unless ``cropped``) and of the landmarker / 3D fitter when the
+    descriptor uses them (a stage without a token is
     identified by its registry name only: give weight-bearing stages a ``cache_token``)."""
     desc = pipe.descriptor
     tokens = {"descriptor": _stage_token(desc)}
-    for kind, needed in (("landmarker", getattr(desc, "needs_landmarks", True)),
+    detecting = not pipe.config.cropped
+    for kind, needed in (("detector", detecting), ("refiner", detecting),
+                         ("landmarker", getattr(desc, "needs_landmarks", True)),
                          ("fitter", getattr(desc, "needs_3d", True))):
         if needed:
             try:

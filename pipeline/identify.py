@@ -5,8 +5,8 @@
         [--detector NAME] [--landmarker NAME] [--descriptor NAME]
 
 PROBE is an image or a folder of images. Gallery layouts: DIR/<identity>/*.jpg (several images
-per identity) or DIR/<identity>.jpg. Each probe's largest face is matched (--all-faces: every
-face). Scores are cosine similarities; with descriptors that give per-region visibility masks
+per identity) or DIR/<identity>.jpg. Each probe's best face (the most confident; the largest with
+--refiner bbox-cnn|none) is matched (--all-faces: every face). Scores are cosine similarities; with descriptors that give per-region visibility masks
 only the regions visible in both faces are compared. An identity's several gallery images are
 fused by their best score (--fusion max) or their mean (--fusion mean).
 

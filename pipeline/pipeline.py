@@ -3,8 +3,9 @@
     detect -> refine -> landmark -> fit 3D -> lift UV -> describe        (-> match, gallery.py)
 
 Stages are built on first use, so a run that stops after landmarks never loads a descriptor.
-Which face is used when an image holds several: the **largest** detection (box area), unless
-``all_faces`` is set, in which case every face is processed.
+Which face is used when an image holds several: with a verifying refiner (``lm-verify``, the
+default) the **most confident** face (landmark confidence), otherwise the **largest** detection
+(box area); with ``all_faces`` every face is processed.
 """
 from __future__ import annotations
 
@@ -39,7 +40,13 @@ class Pipeline:
         if kind not in self._stages:
             c = self.config
             if kind == "detector":
-                self._stages[kind] = DETECTORS.create(c.detector, min_face=c.min_face)
+                opts = {"min_face": c.min_face}
+                # a verifying refiner re-scores the candidates itself: let the detector propose more
+                if getattr(REFINERS.factory(c.refiner), "ranks_by_score", False):
+                    prop = getattr(DETECTORS.factory(c.detector), "proposal_threshold", None)
+                    if prop is not None:
+                        opts["threshold"] = prop
+                self._stages[kind] = DETECTORS.create(c.detector, **opts)
             elif kind == "refiner":
                 self._stages[kind] = REFINERS.create(c.refiner)
             elif kind == "landmarker":
@@ -63,7 +70,8 @@ class Pipeline:
     # -- steps -----------------------------------------------------------------------------
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Faces to process, best first: the whole image with ``cropped``, else the detector's
-        refined boxes (largest first; only the largest unless ``all_faces``)."""
+        refined boxes (most confident first with a verifying refiner, else largest first; only the
+        first unless ``all_faces``)."""
         if self.config.cropped:
             h, w = image.shape[:2]
             return [Detection((0.0, 0.0, float(w), float(h)), 1.0, "cropped")]
@@ -72,7 +80,13 @@ class Pipeline:
             raise NoFaceFoundError("no face found (try --cropped for tightly cropped faces, "
                                    "or another --detector)")
         refiner = self._stage("refiner")
-        dets = sorted((refiner.refine(image, d) for d in dets), key=lambda d: -d.area)
+        if getattr(refiner, "ranks_by_score", False):
+            dets = refiner.verify(image, dets)
+            if not dets:
+                raise NoFaceFoundError("no face found: the detector's candidates were rejected by the landmark "
+                                       "check (try --refiner bbox-cnn, --cropped for tight face crops, or --box)")
+        else:
+            dets = sorted((refiner.refine(image, d) for d in dets), key=lambda d: -d.area)
         return dets if self.config.all_faces else dets[:1]
 
     def run(self, image: np.ndarray, until: str = "describe", box=None) -> list[FaceResult]:

@@ -91,7 +91,9 @@ DETECTORS.register("dpm", "pipeline.detection.dpm:DpmDetector",
 
 REFINERS.register("none", "pipeline.detection.refine:IdentityRefiner", "use the detector box as is")
 REFINERS.register("bbox-cnn", "pipeline.detection.bbox_cnn:BboxCnnRefiner",
-                  "small CNN: detector box -> AFLW-style face box (the default)")
+                  "small CNN: detector box -> AFLW-style face box")
+REFINERS.register("lm-verify", "pipeline.detection.verify:LandmarkVerifyRefiner",
+                  "bbox-cnn, then re-centring on GoDP landmarks and ranking by landmark confidence (the default)")
 
 LANDMARKERS.register("dlib", "landmarks.dlib_ert:DlibLandmarker",
                      "dlib ERT 68-point shape predictor mapped to AFLW-19, visibility all true")

@@ -107,6 +107,7 @@ class BboxCnnRefiner:
         self.net = BoxNet(int(entry.get("width", 16)))
         self.net.load_state_dict(load_file(str(path)))
         self.net.eval()
+        self.cache_token = entry["sha256"][:16]
 
     @torch.no_grad()
     def predict(self, gray: np.ndarray, boxes: list) -> list[tuple[float, float, float, float]]:

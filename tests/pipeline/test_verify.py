@@ -1,0 +1,126 @@
+"""The ``lm-verify`` refiner: the landmarks -> box regressor (round trip on synthetic layouts), the
+shipped regressor, re-centring of an off-centre box on a real face, rejection of non-faces."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, read_pts
+from pipeline.detection.boxes import iou
+from pipeline.detection.dpm import MODEL_DIR, nms
+from pipeline.detection.landmark_box import (box_from_landmarks, fit_box_regressor, layout_features,
+                                             roi_error, roi_from_landmarks)
+from pipeline.errors import ModelFileError
+from pipeline.imageio import load_image
+from pipeline.types import Detection
+
+
+def synthetic_layouts(n, seed=0):
+    """Random 19-point layouts (a base shape warped per sample) in random ROIs; the ROI centre is
+    offset from the point centroid by an amount that depends on the layout (as a profile's points
+    crowd to one side of its head box)."""
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(-1, 1, (19, 2))
+    pts, rois = [], []
+    for _ in range(n):
+        a = rng.uniform(-0.3, 0.3)                     # a "yaw" that shifts the layout sideways
+        shape = base + np.array([a, 0.0]) * (1 + base[:, 1:2]) + rng.normal(0, 0.02, (19, 2))
+        cx, cy = rng.uniform(50, 400, 2)
+        side = rng.uniform(60, 300)
+        # the ROI centre sits at the base-shape centre, not at the (shifted) centroid
+        pts.append(np.array([cx, cy]) + shape * side / 4)
+        rois.append((cx, cy, side))
+    return np.asarray(pts), np.asarray(rois)
+
+
+def test_layout_features_are_translation_and_scale_invariant():
+    p, _ = synthetic_layouts(1)
+    f1 = layout_features(p[0])[0]
+    f2 = layout_features(p[0] * 3.0 + 17.0)[0]
+    assert np.allclose(f1, f2)
+
+
+def test_regressor_round_trip_recovers_rois():
+    pts, rois = synthetic_layouts(400)
+    W = fit_box_regressor(pts[:300], rois[:300], ridge=1e-4)
+    err = roi_error(roi_from_landmarks(pts[300:], W), rois[300:])
+    assert err["centre"] < 0.02 and err["log_scale"] < 0.02
+    # a wrong model (all-zero W) must fail the same check
+    bad = roi_error(roi_from_landmarks(pts[300:], np.zeros_like(W)), rois[300:])
+    assert bad["log_scale"] > 0.5
+    x0, y0, x1, y1 = box_from_landmarks(pts[300], W)
+    cx, cy, side = roi_from_landmarks(pts[300], W)
+    assert x1 - x0 == pytest.approx(side / np.sqrt(2)) and (x0 + x1) / 2 == pytest.approx(cx)
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes():
+    dets = [Detection((0, 0, 10, 10), 0.2), Detection((1, 1, 11, 11), 0.9), Detection((50, 50, 60, 60), 0.1),
+            Detection((2, 2, 5, 5), 0.5)]  # contained in the first two but IoU < 0.5: kept
+    kept = nms(dets, 0.5)
+    assert [d.score for d in kept] == [0.9, 0.5, 0.1]
+
+
+@pytest.fixture(scope="module")
+def verifier():
+    from pipeline.registry import REFINERS
+
+    return REFINERS.create("lm-verify")
+
+
+def face_box(name):
+    pts = read_pts(FIXTURES / f"{name}.pts")
+    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    return x0, y0, x1, y1
+
+
+@pytest.mark.parametrize("name", ["takeo", "einstein"])
+def test_off_centre_box_is_recentred_on_the_face(verifier, name):
+    img = load_image(FIXTURES / f"{name}.{'png' if name == 'takeo' else 'jpg'}")
+    gt = face_box(name)
+    w, h = gt[2] - gt[0], gt[3] - gt[1]
+    off = (gt[0] + 0.3 * w, gt[1] - 0.2 * h, gt[2] + 0.3 * w, gt[3] - 0.2 * h)   # IoU ~0.4 with the face
+    assert iou(off, gt) < 0.5
+    out = verifier.verify(img, [Detection(off, 0.0, "frontal")])
+    assert out and iou(out[0].box, gt) > 0.6
+    assert 0.0 <= out[0].score <= 1.0 and out[0].view == "frontal"  # the detector's component is kept
+
+
+def test_non_face_candidates_are_rejected(verifier):
+    rng = np.random.default_rng(0)
+    flat = np.full((240, 240, 3), 128, np.uint8)
+    noise = rng.integers(0, 256, (240, 240, 3), dtype=np.uint8)
+    for img in (flat, noise):
+        assert verifier.verify(img, [Detection((60, 60, 180, 180), 1.0, "frontal")]) == []
+
+
+def test_the_most_confident_face_wins_over_a_larger_false_box(verifier):
+    from pipeline.pipeline import Pipeline
+
+    img = load_image(FIXTURES / "einstein.jpg")
+    gt = face_box("einstein")
+
+    class FakeDetector:  # a large background box with a higher detector score than the face
+        def detect(self, image):
+            h, w = image.shape[:2]
+            return [Detection((0, 0, w * 0.45, h * 0.45), 2.0, "frontal"), Detection(gt, 0.1, "frontal")]
+
+    pipe = Pipeline(refiner="lm-verify")
+    pipe._stages["detector"] = FakeDetector()
+    pipe._stages["refiner"] = verifier
+    (det,) = pipe.detect(img)
+    assert iou(det.box, gt) > 0.6
+
+
+def test_tampered_regressor_is_refused(tmp_path):
+    from pipeline.detection.verify import load_regressor
+
+    bad = tmp_path / "models"
+    shutil.copytree(MODEL_DIR, bad)
+    f = bad / "landmark_box.npz"
+    data = bytearray(f.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="sha256"):
+        load_regressor(bad)
