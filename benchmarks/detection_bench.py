@@ -168,9 +168,23 @@ def negative_images(n: int) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def part_negatives(detectors: dict, n: int) -> dict:
+def part_negatives(detectors: dict, n: int, verifier=None, min_face: int = 40) -> dict:
+    """False positives per non-face image for each detector; with a verifying refiner
+    (``lm-verify``) also for ``dpm`` at its proposal threshold followed by the landmark check (the
+    default front end: what the pipeline would report as faces)."""
     imgs = negative_images(n)
     out = {"images": len(imgs), "detectors": {}}
+    detectors = dict(detectors)
+    if verifier is not None and "dpm" in detectors:
+        from pipeline.detection.dpm import DpmDetector
+
+        prop = DpmDetector(min_face=min_face, threshold=DpmDetector.proposal_threshold)
+
+        class Verified:  # the pipeline's front end as one detector
+            def detect(self, image):
+                return verifier.verify(image, prop.detect(image))
+
+        detectors[f"dpm+{verifier.name}"] = Verified()
     for name, det in detectors.items():
         fps, times = [], []
         for _, img in tqdm(imgs, desc=f"negatives {name}", unit="img", leave=False):
@@ -241,7 +255,8 @@ def main(argv=None) -> int:
         lm = LANDMARKERS.create(a.landmarker) if a.landmarker else None
         rep["aflw"] = part_aflw(detectors, refiner, a.aflw_per_bin, lm)
     if "negatives" in parts:
-        rep["negatives"] = part_negatives(detectors, a.negatives)
+        verifier = refiner if getattr(refiner, "ranks_by_score", False) else None
+        rep["negatives"] = part_negatives(detectors, a.negatives, verifier, a.min_face)
     rep["seconds"] = round(time.time() - t0, 1)
     print_report(rep)
     if a.json:

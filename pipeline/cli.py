@@ -6,9 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -85,16 +83,9 @@ def write_json(obj: Any, dest: str) -> None:
         sys.stdout.write(text + "\n")
         sys.stdout.flush()
         return
-    p = Path(dest)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text + "\n")
-        os.replace(tmp, p)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from pipeline.atomic import atomic_write_bytes
+
+    atomic_write_bytes(dest, (text + "\n").encode("utf-8"))
 
 
 def error_line(msg: str) -> None:

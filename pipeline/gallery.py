@@ -62,6 +62,7 @@ from typing import Iterator
 import numpy as np
 from tqdm import tqdm
 
+from pipeline.atomic import current_umask
 from pipeline.errors import FaceError, GalleryError, ModelFileError
 from pipeline.imageio import is_image_path, load_image
 from pipeline.index import FUSIONS, make_index, normalise_rows
@@ -277,7 +278,7 @@ def write_cache(path: str | Path, key: str, info: dict, records: list[CacheRecor
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a shared gallery's cache stays readable
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600; a shared gallery's cache stays readable
         with os.fdopen(fd, "wb") as f:
             np.savez(f, meta=np.array([json.dumps(meta, ensure_ascii=False).encode("utf-8")]), vectors=vectors,
                      masks=masks)
@@ -287,12 +288,6 @@ def write_cache(path: str | Path, key: str, info: dict, records: list[CacheRecor
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _open_lock(lock_path: Path) -> int:

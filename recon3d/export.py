@@ -11,33 +11,16 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from pipeline.atomic import atomic_write_bytes  # noqa: F401  (also imported from here by the data factory)
 from pipeline.types import UVTexture
 from recon3d.model import MorphableModel, load_model
 
 log = logging.getLogger(__name__)
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return p
 
 
 def encode_png(image: np.ndarray, palette: int | None = None) -> bytes:

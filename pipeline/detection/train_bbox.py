@@ -34,7 +34,8 @@ from tqdm import tqdm
 from pipeline.detection.bbox_cnn import BoxNet, crop_for, encode, to_input
 from pipeline.detection.boxes import iou
 from pipeline.detection.dpm import MODEL_DIR, DpmDetector
-from pipeline.detection.train_dpm import REPO, SHARED, atomic_write_bytes
+from pipeline.atomic import atomic_write_bytes
+from pipeline.detection.train_dpm import REPO, SHARED
 
 log = logging.getLogger("train_bbox")
 

@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.atomic import atomic_write_bytes
 from pipeline.detection.dpm import MODEL_DIR, VIEWS
 
 log = logging.getLogger("train_dpm")
@@ -230,10 +231,6 @@ def component_data(items: list[dict], view: str, cfg: DpmTrainConfig, mirror_all
     return imgs, boxes
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def train_component(imgs, boxes, negs, cfg: DpmTrainConfig, flips: bool, dest: Path) -> dict:

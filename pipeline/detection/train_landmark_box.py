@@ -55,7 +55,8 @@ def collect(aflw: Path, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def main(argv: list[str] | None = None) -> int:
     from pipeline.detection.dpm import MODEL_DIR, load_manifest
     from pipeline.detection.landmark_box import fit_box_regressor, roi_error, roi_from_landmarks
-    from pipeline.detection.train_dpm import SHARED, atomic_write_bytes
+    from pipeline.atomic import atomic_write_bytes
+    from pipeline.detection.train_dpm import SHARED
 
     ap = argparse.ArgumentParser(prog="python -m pipeline.detection.train_landmark_box", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
