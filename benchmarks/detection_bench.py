@@ -45,6 +45,8 @@ from pipeline.detection.boxes import iou  # noqa: E402
 from pipeline.detection.train_dpm import cfp_fiducials_path, paint_out_head  # noqa: E402
 from pipeline.cli import write_json  # noqa: E402
 from pipeline.imageio import load_image  # noqa: E402
+from pipeline.errors import NoFaceFoundError  # noqa: E402
+from pipeline.pipeline import Pipeline  # noqa: E402
 from pipeline.registry import DETECTORS, LANDMARKERS, REFINERS  # noqa: E402
 
 log = logging.getLogger("detection_bench")
@@ -168,23 +170,28 @@ def negative_images(n: int) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def part_negatives(detectors: dict, n: int, verifier=None, min_face: int = 40) -> dict:
+class FrontEnd:
+    """The pipeline's detect + refine steps as one detector (every face it would report)."""
+
+    def __init__(self, detector: str, refiner: str, min_face: int):
+        self.pipe = Pipeline(detector=detector, refiner=refiner, min_face=min_face, all_faces=True)
+
+    def detect(self, image):
+        try:
+            return self.pipe.detect(image)
+        except NoFaceFoundError:
+            return []
+
+
+def part_negatives(detectors: dict, n: int, verifying_refiner: str | None = None, min_face: int = 40) -> dict:
     """False positives per non-face image for each detector; with a verifying refiner
-    (``lm-verify``) also for ``dpm`` at its proposal threshold followed by the landmark check (the
-    default front end: what the pipeline would report as faces)."""
+    (``lm-verify``) also for the ``dpm`` front end of the pipeline (proposal threshold followed by
+    the landmark check: what the pipeline would report as faces)."""
     imgs = negative_images(n)
     out = {"images": len(imgs), "detectors": {}}
     detectors = dict(detectors)
-    if verifier is not None and "dpm" in detectors:
-        from pipeline.detection.dpm import DpmDetector
-
-        prop = DpmDetector(min_face=min_face, threshold=DpmDetector.proposal_threshold)
-
-        class Verified:  # the pipeline's front end as one detector
-            def detect(self, image):
-                return verifier.verify(image, prop.detect(image))
-
-        detectors[f"dpm+{verifier.name}"] = Verified()
+    if verifying_refiner is not None and "dpm" in detectors:
+        detectors[f"dpm+{verifying_refiner}"] = FrontEnd("dpm", verifying_refiner, min_face)
     for name, det in detectors.items():
         fps, times = [], []
         for _, img in tqdm(imgs, desc=f"negatives {name}", unit="img", leave=False):
@@ -255,8 +262,8 @@ def main(argv=None) -> int:
         lm = LANDMARKERS.create(a.landmarker) if a.landmarker else None
         rep["aflw"] = part_aflw(detectors, refiner, a.aflw_per_bin, lm)
     if "negatives" in parts:
-        verifier = refiner if getattr(refiner, "ranks_by_score", False) else None
-        rep["negatives"] = part_negatives(detectors, a.negatives, verifier, a.min_face)
+        verifying = a.refiner if getattr(refiner, "ranks_by_score", False) else None
+        rep["negatives"] = part_negatives(detectors, a.negatives, verifying, a.min_face)
     rep["seconds"] = round(time.time() - t0, 1)
     print_report(rep)
     if a.json:

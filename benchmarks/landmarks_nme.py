@@ -113,8 +113,8 @@ def summarise(rows, preds, times) -> dict:
     return s
 
 
-def godp_mpk_mpb(lm, images, rows) -> dict:
-    """Table 7's MPK/MPB of GoDP's final maps on the unperturbed ROI of each face."""
+def godp_mpk_mpb(model, images, rows) -> dict:
+    """Table 7's MPK/MPB of a GoDP ``model``'s final maps on the unperturbed ROI of each face."""
     import torch
 
     from landmarks.godp.data import INPUT, input_to_map, yaw_subspace
@@ -122,7 +122,7 @@ def godp_mpk_mpb(lm, images, rows) -> dict:
     from landmarks.roi import apply_affine, roi_from_box, warp
     from pipeline.imageio import to_gray
 
-    cfg = lm.model.cfg
+    cfg = model.cfg
     mk, mb = [], []
     for i in range(0, len(rows), 32):
         xs, ps, vs, ss = [], [], [], []
@@ -134,7 +134,7 @@ def godp_mpk_mpb(lm, images, rows) -> dict:
             ss.append(int(yaw_subspace(r.get("yaw") or 0.0, cfg.K)))
         x = torch.from_numpy(np.stack(xs).astype(np.float32)[:, None] / 255.0)
         with torch.no_grad():
-            out = lm.model(x)[-1]
+            out = model(x)[-1]
         t = Targets(torch.from_numpy(np.stack(ps).astype(np.float32)), torch.from_numpy(np.stack(vs)),
                     torch.from_numpy(np.stack(vs)), torch.from_numpy(np.asarray(ss)))
         a, b = mpk_mpb(out, t, cfg.L, cfg.K)
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
         s = summarise(rows, preds, times)
         s["seconds"] = time.perf_counter() - t0
         if hasattr(lm, "model"):
-            s.update(godp_mpk_mpb(lm, images, rows))
+            s.update(godp_mpk_mpb(lm.model, images, rows))
         summary["landmarkers"][n] = s
         errors[n] = face_errors(rows, preds)
         for r, p, v in zip(rows, preds, vis):

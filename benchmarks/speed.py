@@ -67,14 +67,10 @@ def time_probe(pipe: Pipeline, gallery, image) -> dict:
     dets, t["detect"] = timed(det.detect, image)
     if not dets:
         raise FaceError("no face")
-    ref = pipe._stage("refiner")
-    if getattr(ref, "ranks_by_score", False):  # lm-verify: re-centre and rank the candidates
-        verified, t["refine"] = timed(ref.verify, image, dets)
-        if not verified:
-            raise FaceError("no face")
-        box = verified[0]
-    else:
-        box, t["refine"] = timed(lambda: max((ref.refine(image, d) for d in dets), key=lambda d: d.area))
+    faces, t["refine"] = timed(pipe.refine, image, dets)
+    if not faces:
+        raise FaceError("no face")
+    box = faces[0]
     lm, t["landmarks"] = timed(pipe.landmarker.predict, image, box.box)
     fit, t["fit"] = timed(pipe._stage("fitter").fit, image, lm)
     uv, t["lift"] = timed(lift_texture, image, fit, size=pipe.config.uv_size, mirror_fill=pipe.config.mirror_fill)

@@ -79,15 +79,19 @@ class Pipeline:
         if not dets:
             raise NoFaceFoundError("no face found (try --cropped for tightly cropped faces, "
                                    "or another --detector)")
+        dets = self.refine(image, dets)
+        if not dets:
+            raise NoFaceFoundError("no face found: the detector's candidates were rejected by the landmark "
+                                   "check (try --refiner bbox-cnn, --cropped for tight face crops, or --box)")
+        return dets if self.config.all_faces else dets[:1]
+
+    def refine(self, image: np.ndarray, dets: list[Detection]) -> list[Detection]:
+        """Detector boxes -> refined faces, best first: a verifying refiner (``lm-verify``) re-centres,
+        ranks by confidence and may reject candidates; any other refiner maps each box, largest first."""
         refiner = self._stage("refiner")
         if getattr(refiner, "ranks_by_score", False):
-            dets = refiner.verify(image, dets)
-            if not dets:
-                raise NoFaceFoundError("no face found: the detector's candidates were rejected by the landmark "
-                                       "check (try --refiner bbox-cnn, --cropped for tight face crops, or --box)")
-        else:
-            dets = sorted((refiner.refine(image, d) for d in dets), key=lambda d: -d.area)
-        return dets if self.config.all_faces else dets[:1]
+            return refiner.verify(image, dets)
+        return sorted((refiner.refine(image, d) for d in dets), key=lambda d: -d.area)
 
     def run(self, image: np.ndarray, until: str = "describe", box=None) -> list[FaceResult]:
         """Run the stages up to ``until`` (one of :data:`STEPS`) on every face to process.

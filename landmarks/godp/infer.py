@@ -30,16 +30,18 @@ _FLIP = np.array([[-1.0, 0.0, INPUT - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
 
 class GodpLandmarker:
     """The ``godp`` landmarker (default). n_rois: ROIs fused by the median (16 in the paper);
-    flip: mirror every second ROI (test-time flip; no effect with one ROI)."""
+    flip: mirror every second ROI (test-time flip; no effect with one ROI); model: a built GoDP
+    to use instead of loading the shipped ``weights``."""
 
     name = "godp"
 
     def __init__(self, weights: str | None = None, n_rois: int = 16, scale_jitter: float = 0.05,
                  shift_jitter: float = 0.03, visibility_threshold: float | None = None, threads: int | None = None,
-                 flip: bool = False):
+                 flip: bool = False, model=None):
         if threads:
             torch.set_num_threads(threads)
-        self.model = load_model(weights)
+        # ``model``: an already built GoDP (e.g. a training run's checkpoint) instead of shipped weights
+        self.model = load_model(weights) if model is None else model.eval()
         if visibility_threshold is None:  # calibrated on the AFLW-crops validation split at export
             visibility_threshold = float(getattr(self.model, "visibility_threshold", 0.05))
         self.n_rois = n_rois
@@ -47,7 +49,7 @@ class GodpLandmarker:
         self.scale_jitter, self.shift_jitter = scale_jitter, shift_jitter
         self.visibility_threshold = visibility_threshold
         # gallery caches key on this: retrained weights invalidate cached signatures
-        self.cache_token = (f"{self.model.weights_sha256[:16]}-r{n_rois}-v{visibility_threshold:.4f}"
+        self.cache_token = (f"{getattr(self.model, 'weights_sha256', 'unshipped')[:16]}-r{n_rois}-v{visibility_threshold:.4f}"
                             + ("-flip" if self.flip else ""))
 
     @torch.no_grad()
