@@ -1,7 +1,7 @@
 """1-vs-all rank-1 identification per pose (the GoDP paper's UHDB31 protocol, sec. 4.5, Figs. 7-11).
 
     python benchmarks/uhdb31_rank1.py --res 256                       # synthetic UHDB31-protocol set
-    python benchmarks/uhdb31_rank1.py --data DIR --descriptor dfd,lbp,dlib-resnet --compare godp,dlib
+    python benchmarks/uhdb31_rank1.py --data DIR --descriptor resnet-3d,dlib-resnet,dfd,lbp --compare godp,dlib
 
 ``--data`` takes any folder with ``manifest.csv`` (``path,subject,yaw,pitch[,role]``): with ``role``
 the roles are as written; without it the gallery is the first yaw 0 / pitch 0 image of each
@@ -241,7 +241,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, help="identification set folder with manifest.csv")
     ap.add_argument("--landmarker", default=PipelineConfig.landmarker, help="landmarker [godp]")
     ap.add_argument("--compare", help="comma-separated landmarkers to compare in one run (overrides --landmarker)")
-    ap.add_argument("--descriptor", default="dfd", help="comma-separated descriptors [dfd]")
+    ap.add_argument("--descriptor", default=PipelineConfig.descriptor,
+                    help=f"comma-separated descriptors [{PipelineConfig.descriptor}]")
     ap.add_argument("--detector", default=PipelineConfig.detector)
     ap.add_argument("--refiner", default=PipelineConfig.refiner)
     ap.add_argument("--min-face", type=int, default=PipelineConfig.min_face)

@@ -39,17 +39,24 @@ class DlibResnetDescriptor:
         self._net = dlib.face_recognition_model_v1(str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")))
         self.jitter = jitter
 
-    def describe(self, image: np.ndarray, face: FaceResult) -> Signature:
-        x0, y0, x1, y1 = face.detection.box
+    def embed(self, image: np.ndarray, box, points: np.ndarray | None = None) -> np.ndarray:
+        """(128,) unit-norm embedding of the face in ``box`` (x0, y0, x1, y1) of ``image``, aligned
+        on the 19 AFLW ``points`` (19, 2) px when given (and ``align == "landmarks"``), else on
+        dlib's 5-point predictor in the box."""
+        x0, y0, x1, y1 = box
         rect = self._dlib.rectangle(int(round(x0)), int(round(y0)), int(round(x1)) - 1, int(round(y1)) - 1)
         img = np.ascontiguousarray(image)
-        lm = face.landmarks
-        if self.align == "landmarks" and lm is not None and np.isfinite(lm.points).all():
-            pts = [np.mean([lm.points[i] for i in group], axis=0) for group in self.FIVE_FROM_AFLW]
+        if self.align == "landmarks" and points is not None and np.isfinite(points).all():
+            pts = [np.mean([points[i] for i in group], axis=0) for group in self.FIVE_FROM_AFLW]
             shape = self._dlib.full_object_detection(rect, [self._dlib.point(int(round(x)), int(round(y)))
                                                            for x, y in pts])
         else:
             shape = self._sp(img, rect)
         vec = np.asarray(self._net.compute_face_descriptor(img, shape, self.jitter), dtype=np.float32)
         vec /= max(float(np.linalg.norm(vec)), 1e-12)
+        return vec
+
+    def describe(self, image: np.ndarray, face: FaceResult) -> Signature:
+        lm = face.landmarks
+        vec = self.embed(image, face.detection.box, None if lm is None else lm.points)
         return Signature(vector=vec, mask=None, kind=self.name)

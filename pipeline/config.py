@@ -22,7 +22,7 @@ class PipelineConfig:
     refiner: str = "lm-verify"
     landmarker: str = "godp"
     fitter: str = "sfm"
-    descriptor: str = "dlib-resnet"
+    descriptor: str = "resnet-3d"
     cropped: bool = False
     all_faces: bool = False
     min_face: int = 40

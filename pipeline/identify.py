@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "templates fall back to numpy) [numpy]")
     ap.add_argument("--save-debug", metavar="DIR",
                     help="write per probe the detected box + landmarks overlay (PNG) and, when the pipeline "
-                         "made them, the fitted mesh (OBJ) and the UV texture (PNG)")
+                         "made them, the fitted mesh (OBJ), the UV texture (PNG) and the frontalised face (PNG)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_stage_args(ap, descriptor=True)
     return ap
@@ -133,8 +133,9 @@ class DebugWriter:
 
     def write(self, index: int, probe: Path, image: np.ndarray, faces: list[FaceResult]) -> list[Path]:
         """Write ``NNNN_<probe>_overlay.png`` and, per face j with a 3D fit / UV texture,
-        ``NNNN_<probe>_face<j>_mesh.obj`` (+ .mtl and texture, via ``recon3d.export``) and
-        ``NNNN_<probe>_face<j>_uv.png`` (RGBA: the texture, alpha = its visibility mask).
+        ``NNNN_<probe>_face<j>_mesh.obj`` (+ .mtl and texture, via ``recon3d.export``),
+        ``NNNN_<probe>_face<j>_uv.png`` (RGBA: the texture, alpha = its visibility mask) and, with a
+        frontalising descriptor (``resnet-3d``), ``NNNN_<probe>_face<j>_frontal.png``.
         Returns the paths written."""
         stem = f"{index:04d}_{re.sub(r'[^A-Za-z0-9._-]+', '_', probe.stem)}"
         written = []
@@ -152,6 +153,14 @@ class DebugWriter:
                 rgb = img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
                 save_image(uvp, np.dstack([rgb, alpha]))
                 written.append(uvp)
+                frontal = getattr(self.pipe.descriptor, "frontal", None)
+                if frontal is not None and f.fit is not None:
+                    try:
+                        fp = self.out / f"{tag}_frontal.png"
+                        save_image(fp, frontal(f).image)
+                        written.append(fp)
+                    except Exception as e:  # noqa: BLE001 - debug output is best effort
+                        log.warning("debug frontal view of %s not written: %s", probe.name, e)
         return written
 
     def _mesh(self, path: Path, face: FaceResult) -> list[Path]:

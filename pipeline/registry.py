@@ -110,6 +110,8 @@ FITTERS.register("mean", "recon3d.fit:MeanShapeFitter", "baseline: camera only, 
 
 DESCRIPTORS.register("dlib-resnet", "descriptors.dlib_resnet:DlibResnetDescriptor",
                      "dlib ResNet 128-d on the 2D aligned crop (no 3D)")
+DESCRIPTORS.register("resnet-3d", "descriptors.resnet3d:Resnet3dDescriptor",
+                     "dlib ResNet on the 2D crop fused with the face frontalised through the 3D fit (the default)")
 DESCRIPTORS.register("dfd", "descriptors.dfd:DfdDescriptor",
                      "DFD-style learned descriptor on the UV texture, 65,536-d, region-masked")
 DESCRIPTORS.register("dfd-pca", "descriptors.dfd:DfdCompactDescriptor", "DFD compressed by PCA + whitening (128-d)")

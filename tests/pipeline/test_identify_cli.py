@@ -117,12 +117,25 @@ def test_faiss_index_same_results(run_cli, tmp_path):
 def test_save_debug(run_cli, tmp_path):
     dbg = tmp_path / "debug"
     r = run_cli("pipeline.identify", EX / "probes" / "orl_s03_7.png", "--gallery", EX / "gallery", "--no-progress",
-                "--cache", tmp_path / "c.npz", "--landmarker", "dlib", "--save-debug", dbg)
+                "--cache", tmp_path / "c.npz", "--landmarker", "dlib", "--descriptor", "dlib-resnet",
+                "--save-debug", dbg)
     assert r.returncode == 0, r.stderr
     files = sorted(p.name for p in dbg.iterdir())
-    assert files == ["0000_orl_s03_7_overlay.png"], files  # no 3D stage yet: no mesh / UV files
+    assert files == ["0000_orl_s03_7_overlay.png"], files  # a 2D descriptor: no 3D stage, no mesh / UV files
     im = np.asarray(Image.open(dbg / files[0]))
     assert im.shape == (112, 92, 3) and ((im[..., 1] == 255) & (im[..., 0] == 0)).any()  # the green box is drawn
+
+
+def test_save_debug_default_pipeline_writes_3d_files(run_cli, tmp_path):
+    dbg = tmp_path / "debug"
+    r = run_cli("pipeline.identify", EX / "probes" / "orl_s03_7.png", "--gallery", EX / "gallery", "--no-progress",
+                "--cache", tmp_path / "c.npz", "--save-debug", dbg)
+    assert r.returncode == 0, r.stderr
+    files = {p.name for p in dbg.iterdir()}
+    for suffix in ("overlay.png", "face0_mesh.obj", "face0_uv.png", "face0_frontal.png"):
+        assert any(f.endswith(suffix) for f in files), (suffix, files)
+    front = np.asarray(Image.open(next(dbg.glob("*_frontal.png"))))
+    assert front.shape == (306, 256, 3) and front.std() > 5  # a rendered face, not a flat image
 
 
 def test_debug_writer_mesh_and_uv(tmp_path):
