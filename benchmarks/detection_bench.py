@@ -185,13 +185,16 @@ class FrontEnd:
 
 def part_negatives(detectors: dict, n: int, verifying_refiner: str | None = None, min_face: int = 40) -> dict:
     """False positives per non-face image for each detector; with a verifying refiner
-    (``lm-verify``) also for the ``dpm`` front end of the pipeline (proposal threshold followed by
-    the landmark check: what the pipeline would report as faces)."""
+    (``lm-verify``) also for the front end of the pipeline built on each proposal detector (``dpm``,
+    ``dpm+mmod``: proposal threshold followed by the landmark check, what the pipeline would report
+    as faces)."""
     imgs = negative_images(n)
     out = {"images": len(imgs), "detectors": {}}
     detectors = dict(detectors)
-    if verifying_refiner is not None and "dpm" in detectors:
-        detectors[f"dpm+{verifying_refiner}"] = FrontEnd("dpm", verifying_refiner, min_face)
+    if verifying_refiner is not None:
+        for name in list(detectors):
+            if getattr(DETECTORS.factory(name), "proposal_threshold", None) is not None:
+                detectors[f"{name}+{verifying_refiner}"] = FrontEnd(name, verifying_refiner, min_face)
     for name, det in detectors.items():
         fps, times = [], []
         for _, img in tqdm(imgs, desc=f"negatives {name}", unit="img", leave=False):

@@ -18,7 +18,7 @@ class PipelineConfig:
     the lifted UV texture; ``mirror_fill``: fill self-occluded texels from the symmetric side.
     """
 
-    detector: str = "dpm"
+    detector: str = "dpm+mmod"
     refiner: str = "lm-verify"
     landmarker: str = "godp"
     fitter: str = "sfm"

@@ -86,6 +86,8 @@ DETECTORS.register("dlib-hog", "pipeline.detection.dlib_detectors:DlibHogDetecto
                    "dlib's frontal HOG + linear SVM detector (5 views, frontal to ~45 deg)")
 DETECTORS.register("dlib-mmod", "pipeline.detection.dlib_detectors:DlibMmodDetector",
                    "dlib's MMOD CNN face detector (slow on CPU)")
+DETECTORS.register("dpm+mmod", "pipeline.detection.union:DpmMmodDetector",
+                   "dpm proposals plus dlib's MMOD CNN boxes (faces >= 80 px; ~10x slower, better on profiles)")
 DETECTORS.register("dpm", "pipeline.detection.dpm:DpmDetector",
                    "multi-view fHOG mixture, frontal / half / full profile on both sides (the default)")
 

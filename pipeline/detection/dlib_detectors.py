@@ -96,6 +96,8 @@ class DlibMmodDetector(_PaddedRetry):
         self.min_face, self.pad, self.threshold = min_face, pad, threshold
 
     def _run(self, img: np.ndarray) -> list[Detection]:
+        if min(img.shape[:2]) < self.min_face:
+            return []  # no face of min_face px fits (and dlib's CNN refuses inputs smaller than its filters)
         up = _upsample_for(img, self.min_face, 80)
         return [Detection((d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1),
                           float(d.confidence), None) for d in self._det(img, up) if d.confidence >= self.threshold]

@@ -64,7 +64,7 @@ class LandmarkVerifyRefiner:
     name = "lm-verify"
     ranks_by_score = True  # the pipeline keeps the most confident face, not the largest
 
-    def __init__(self, candidates: int = 4, largest: int = 3, iterations: int = 2, min_confidence: float = 0.55,
+    def __init__(self, candidates: int = 4, largest: int = 3, iterations: int = 2, min_confidence: float = 0.65,
                  merge_iou: float = 0.5, model_dir=None, landmarker=None):
         from landmarks.godp.infer import GodpLandmarker
         from pipeline.detection.bbox_cnn import BboxCnnRefiner
