@@ -39,10 +39,11 @@ def mean_face_colour(uv: UVTexture, min_conf: float = 0.3, default=(128.0, 128.0
 
 
 def frontalize(fit: Fit3D, uv: UVTexture, width: int = 256, height: int = 306, face_size: float = 0.55,
-               min_conf: float = 0.1, model: MorphableModel | None = None) -> Rendered:
+               min_conf: float = 0.1, background=None, model: MorphableModel | None = None) -> Rendered:
     """Render the fitted face ``fit`` (vertices (N, 3) mm) with its lifted texture ``uv`` (S, S)
     at the frontal pose. Texels seen with confidence < ``min_conf`` are filled from their mirror
-    texel or inpainted. Returns a :class:`~recon3d.render.Rendered` (image, 19 landmarks, box)."""
+    texel or inpainted. ``background``: an RGB colour, or None for :func:`mean_face_colour`.
+    Returns a :class:`~recon3d.render.Rendered` (image, 19 landmarks, box)."""
     model = model or load_model()
     V = np.asarray(fit.vertices, dtype=np.float64)
     if V.shape != model.mean.shape or not np.isfinite(V).all():
@@ -51,4 +52,5 @@ def frontalize(fit: Fit3D, uv: UVTexture, width: int = 256, height: int = 306, f
         raise FitError("the lifted texture has no visible texel: nothing to frontalise")
     texture = complete_texture(uv, mirror=True, min_conf=min_conf)
     return render_pose(V, texture, 0.0, 0.0, 0.0, width=width, height=height, face_size=face_size,
-                       lighting=ALBEDO, background=mean_face_colour(uv), model=model)
+                       lighting=ALBEDO, background=mean_face_colour(uv) if background is None else background,
+                       model=model)

@@ -1,8 +1,9 @@
 """Model selection for ``resnet-3d`` on CFP *training* subjects (never the evaluation subjects).
 
 Gallery: the manifest's gallery image (frontal) of each subject in --subjects; probes: the 4 profile
-photos and 2 frontal photos (02, 03) of each. Every face goes through the default front end (dpm +
-lm-verify + GoDP + SFM fit + UV lift) once; then rank-1 is measured for the 2D dlib ResNet
+photos and 2 frontal photos (02, 03) of each. Every face goes through the front end the figures in
+``RESULTS.md`` were measured with (dpm + lm-verify + GoDP + SFM fit + UV lift; session-3 GoDP weights
+and lm-verify floor 0.55 at the time) once; then rank-1 is measured for the 2D dlib ResNet
 embedding, the embedding of the frontalised face (grey or mean-colour background) and their
 weighted fusion (the ``resnet-3d`` template, weight w on the 2D cosine).
 
@@ -21,9 +22,7 @@ from descriptors.dlib_resnet import DlibResnetDescriptor
 from pipeline.errors import FaceError
 from pipeline.imageio import load_image
 from pipeline.pipeline import Pipeline
-from recon3d.frontalize import ALBEDO, frontalize
-from recon3d.render import render_pose
-from recon3d.uv import complete_texture
+from recon3d.frontalize import frontalize
 
 
 def main() -> None:
@@ -35,7 +34,7 @@ def main() -> None:
     root = Path(a.data)
     rows = [r for r in csv.DictReader(open(root / "manifest.csv")) if lo <= r["subject"] <= hi
             and (r["role"] == "gallery" or "profile" in r["path"] or r["path"].endswith(("02.jpg", "03.jpg")))]
-    pipe = Pipeline()
+    pipe = Pipeline(detector="dpm")
     net = DlibResnetDescriptor()
     feats: dict[str, list] = {"2d": [], "frontal-grey": [], "frontal": []}
     meta = []
@@ -48,8 +47,7 @@ def main() -> None:
         feats["2d"].append(net.embed(img, face.detection.box, face.landmarks.points))
         f = frontalize(face.fit, face.uv)
         feats["frontal"].append(net.embed(f.image, f.box, f.landmarks))
-        g = render_pose(face.fit.vertices, complete_texture(face.uv, mirror=True, min_conf=0.1), 0, 0, 0, 256, 306,
-                        lighting=ALBEDO, background=(128, 128, 128))
+        g = frontalize(face.fit, face.uv, background=(128, 128, 128))
         feats["frontal-grey"].append(net.embed(g.image, g.box, g.landmarks))
         meta.append((r["subject"], r["role"] == "gallery", "profile" in r["path"]))
     gal = [i for i, m in enumerate(meta) if m[1]]

@@ -85,10 +85,22 @@ class LandmarkVerifyRefiner:
         big = sorted(dets, key=lambda d: -d.area)[: self.largest]
         return best + [d for d in big if not any(d is b for b in best)]
 
+    def converge(self, gray: np.ndarray, pool: list[Detection]) -> tuple[list, list]:
+        """Steps 1-2 of the module docstring for every candidate of ``pool`` on the uint8 ``gray``
+        image: bbox-cnn boxes re-centred ``iterations`` times on GoDP's 1-ROI landmarks. Returns
+        (boxes, landmarks), one each per candidate, in pool order."""
+        from pipeline.detection.landmark_box import box_from_landmarks
+
+        boxes = self.boxnet.predict(gray, [d.box for d in pool])
+        lms = self.godp.predict_batch(gray, boxes)
+        for _ in range(self.iterations):
+            boxes = [box_from_landmarks(lm.points, self.W) for lm in lms]
+            lms = self.godp.predict_batch(gray, boxes)
+        return boxes, lms
+
     def verify(self, image: np.ndarray, dets: list[Detection], min_confidence: float | None = None) -> list[Detection]:
         """Candidates -> verified faces, most confident first (possibly empty)."""
         floor = self.min_confidence if min_confidence is None else min_confidence
-        from pipeline.detection.landmark_box import box_from_landmarks
         from pipeline.imageio import to_gray
 
         pool = self._pool(dets)
@@ -97,11 +109,7 @@ class LandmarkVerifyRefiner:
         gray = to_gray(image)
         if gray.dtype != np.uint8:
             gray = np.clip(gray, 0, 255).astype(np.uint8)
-        boxes = self.boxnet.predict(gray, [d.box for d in pool])
-        lms = self.godp.predict_batch(gray, boxes)
-        for _ in range(self.iterations):
-            boxes = [box_from_landmarks(lm.points, self.W) for lm in lms]
-            lms = self.godp.predict_batch(gray, boxes)
+        boxes, lms = self.converge(gray, pool)
         scored = sorted(((landmark_confidence(lm.scores), b, d.view) for b, lm, d in zip(boxes, lms, pool)),
                         key=lambda t: -t[0])
         out: list[Detection] = []

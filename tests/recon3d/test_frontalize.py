@@ -55,6 +55,9 @@ def test_background_is_the_mean_face_colour(model, texture):
     f = frontalize(Fit3D(model.mean, {}, np.zeros(63), 0.0), uv)
     bg = f.image[~f.mask]
     np.testing.assert_allclose(bg.mean(0), mean_face_colour(uv), atol=1.0)
+    grey = frontalize(Fit3D(model.mean, {}, np.zeros(63), 0.0), uv, background=(10, 20, 30))
+    assert (grey.image[~grey.mask] == (10, 20, 30)).all()
+    assert np.array_equal(grey.image[grey.mask], f.image[f.mask])  # the face itself is unchanged
     empty = UVTexture(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.float32))
     assert mean_face_colour(empty) == (128.0, 128.0, 128.0)
 

@@ -13,7 +13,6 @@ from pipeline.errors import FaceError
 from pipeline.imageio import load_image, to_gray
 from pipeline.detection.dpm import DpmDetector
 from pipeline.detection.verify import LandmarkVerifyRefiner, landmark_confidence
-from pipeline.detection.landmark_box import box_from_landmarks
 from recon3d.fit import SfmFitter
 root = Path('../shared/data/aflw2000_3d_dev')
 pick = load_annotations(root, int(sys.argv[1]))
@@ -29,11 +28,7 @@ for k, d in enumerate(pick):
     g, v = np.array(d['landmarks']), np.array(d['visible'], bool)
     cands = []
     if pool:
-        boxes = ver.boxnet.predict(gray, [p.box for p in pool])
-        lms = ver.godp.predict_batch(gray, boxes)
-        for _ in range(ver.iterations):
-            boxes = [box_from_landmarks(l.points, ver.W) for l in lms]
-            lms = ver.godp.predict_batch(gray, boxes)
+        boxes, lms = ver.converge(gray, pool)
         for p, b, l in zip(pool, boxes, lms):
             side = float(np.sqrt((b[2] - b[0]) * (b[3] - b[1])))
             try:
