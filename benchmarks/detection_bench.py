@@ -20,7 +20,14 @@ Parts:
 
 A face counts as **detected** when a detection matches it: the detection's centre lies inside the
 annotated box and sqrt(area) ratio is within [0.5, 2] (a test that does not depend on each
-detector's box convention); the IoU >= 0.5 rate after refinement is reported too. Time per
+detector's box convention); the IoU >= 0.5 rate after refinement is reported too. For a plain
+detector name any of its detections may match (for the proposal detectors ``dpm`` and ``dpm+mmod``,
+which return weak candidates for a verifier, this is the *recall of the proposals*). A name of the
+form ``<detector>+<verifying refiner>`` (e.g. ``dpm+mmod+lm-verify``, the pipeline's default front
+end) runs the pipeline's detect step -- proposals, landmark re-centring, ranking, rejection floor --
+and only the **first face it reports** may match: the end-to-end detection rate of what
+``identify`` would process; on the UHDB31-protocol sets the rate without the rejection floor (the
+best candidate kept whatever its p(face), ``--face-floor 0`` in the CLIs) is reported beside it. Time per
 image is wall time of ``detect`` (+ refine) on this machine, single process. Prints tables and
 writes a JSON (``--json``) with per-image results.
 """
@@ -41,26 +48,20 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from landmarks.metrics import YAW_BINS, nme, yaw_bin_label  # noqa: E402
-from pipeline.detection.boxes import iou  # noqa: E402
+from pipeline.detection.boxes import box_matches, iou  # noqa: E402
 from pipeline.detection.train_dpm import cfp_fiducials_path, paint_out_head  # noqa: E402
 from pipeline.cli import write_json  # noqa: E402
 from pipeline.imageio import load_image  # noqa: E402
-from pipeline.errors import NoFaceFoundError  # noqa: E402
+from pipeline.errors import ConfigError, NoFaceFoundError  # noqa: E402
 from pipeline.pipeline import Pipeline  # noqa: E402
 from pipeline.registry import DETECTORS, LANDMARKERS, REFINERS  # noqa: E402
+from pipeline.types import Detection  # noqa: E402
 
 log = logging.getLogger("detection_bench")
 SHARED = REPO.parent / "shared" / "data"
 
 
-def matches(det_box, gt_box) -> bool:
-    """Convention-free hit: centre inside the annotated box, size within a factor 2."""
-    cx, cy = (det_box[0] + det_box[2]) / 2, (det_box[1] + det_box[3]) / 2
-    if not (gt_box[0] <= cx <= gt_box[2] and gt_box[1] <= cy <= gt_box[3]):
-        return False
-    r = np.sqrt(max((det_box[2] - det_box[0]) * (det_box[3] - det_box[1]), 1e-9)
-                / max((gt_box[2] - gt_box[0]) * (gt_box[3] - gt_box[1]), 1e-9))
-    return 0.5 <= r <= 2.0
+matches = box_matches  # noqa: E305  (the convention-free hit test, pipeline.detection.boxes)
 
 
 def best_match(dets, gt_box) -> int | None:
@@ -89,19 +90,36 @@ def part_uhdb31(detectors: dict, refiner, res: int, per_pose: int) -> dict:
     pick = [r for pose in sorted(by_pose) for r in by_pose[pose][:per_pose]]
     out = {"res": res, "images": len(pick), "detectors": {}}
     for name, det in detectors.items():
-        per, times = {}, []
+        per, per_nf, times, images = {}, {}, [], []
+        front = isinstance(det, FrontEnd)
         for r in tqdm(pick, desc=f"uhdb31 {res} {name}", unit="img", leave=False):
             img = load_image(root / r["path"])
             gt = tuple(float(r[k]) for k in ("box_x0", "box_y0", "box_x1", "box_y1"))
-            dets, refined, t_det, t_ref = run_detector(det, refiner if name == "dpm" else None, img)
-            times.append(t_det + t_ref)
-            m = best_match(dets, gt)
             key = f"{int(float(r['yaw']))},{int(float(r['pitch']))}"
-            per.setdefault(key, []).append(m is not None)
+            t = time.perf_counter()
+            if front:  # first face, with and without the rejection floor
+                top, top_nf = det.tops(img)
+                times.append(time.perf_counter() - t)
+                hit = top is not None and matches(top.box, gt)
+                hit_nf = top_nf is not None and matches(top_nf.box, gt)
+                per_nf.setdefault(key, []).append(hit_nf)
+                images.append({"path": r["path"], "hit": hit, "hit_no_floor": hit_nf,
+                               "box": list(top.box) if top else None})
+            else:  # a detection rate: boxes are not refined here
+                dets = det.detect(img)
+                times.append(time.perf_counter() - t)
+                hit = best_match(dets, gt) is not None
+                images.append({"path": r["path"], "hit": hit})
+            per.setdefault(key, []).append(hit)
         rate = {k: 100.0 * float(np.mean(v)) for k, v in per.items()}
         out["detectors"][name] = {"rate_per_pose": rate, "min_rate": min(rate.values()),
                                   "mean_rate": float(np.mean(list(rate.values()))),
-                                  "ms_per_image": 1000 * float(np.mean(times))}
+                                  "ms_per_image": 1000 * float(np.mean(times)), "images": images}
+        if front:
+            nf = {k: 100.0 * float(np.mean(v)) for k, v in per_nf.items()}
+            out["detectors"][name].update({"floor": det.floor, "rate_per_pose_no_floor": nf,
+                                           "min_rate_no_floor": min(nf.values()),
+                                           "mean_rate_no_floor": float(np.mean(list(nf.values())))})
     return out
 
 
@@ -123,7 +141,7 @@ def part_aflw(detectors: dict, refiner, per_bin: int, landmarker) -> dict:
             times.append(t_det + t_ref)
             b = next(yaw_bin_label(lo, hi) for lo, hi in YAW_BINS if lo <= abs(r["yaw"]) < hi)
             s = stats[b]
-            i = best_match(dets, gt)
+            i = best_match(dets[:1] if getattr(det, "top_only", False) else dets, gt)
             s["hit"].append(i is not None)
             rec = {"image": r["image"], "detector": name, "yaw": r["yaw"], "hit": i is not None}
             if i is not None:
@@ -171,16 +189,47 @@ def negative_images(n: int) -> list[tuple[str, np.ndarray]]:
 
 
 class FrontEnd:
-    """The pipeline's detect + refine steps as one detector (every face it would report)."""
+    """The pipeline's detect + refine steps as one detector (every face it would report, best first)."""
+
+    top_only = True  # the UHDB31 / AFLW rates count the first face only
 
     def __init__(self, detector: str, refiner: str, min_face: int):
         self.pipe = Pipeline(detector=detector, refiner=refiner, min_face=min_face, all_faces=True)
+
+    @property
+    def floor(self) -> float:
+        """The verifying refiner's rejection floor (its trained default)."""
+        return float(self.pipe._stage("refiner").floor)
 
     def detect(self, image):
         try:
             return self.pipe.detect(image)
         except NoFaceFoundError:
             return []
+
+    def tops(self, image):
+        """The first face with the rejection floor and without it (each a Detection or None), from one
+        scoring of the candidates."""
+        dets = self.pipe._stage("detector").detect(image)
+        scored = self.pipe._stage("refiner").scored(image, dets) if dets else []
+        if not scored:
+            return None, None
+        as_det = lambda t: Detection(t[2], t[0], t[3])  # noqa: E731
+        passed = [t for t in scored if t[1] >= self.floor]
+        return (as_det(passed[0]) if passed else None), as_det(scored[0])
+
+
+def build_detectors(names: list[str], min_face: int) -> dict:
+    """Registered detectors by name; ``<detector>+<refiner>`` with a verifying refiner (one that
+    ranks, e.g. ``lm-verify``) builds the pipeline's front end (:class:`FrontEnd`)."""
+    out = {}
+    for name in names:
+        head, _, tail = name.rpartition("+")
+        if head and tail in REFINERS.names() and getattr(REFINERS.factory(tail), "ranks_by_score", False):
+            out[name] = FrontEnd(head, tail, min_face)
+        else:
+            out[name] = DETECTORS.create(name, min_face=min_face)
+    return out
 
 
 def part_negatives(detectors: dict, n: int, verifying_refiner: str | None = None, min_face: int = 40) -> dict:
@@ -218,6 +267,12 @@ def print_report(rep: dict) -> None:
         print(f"{'min over poses':>18} " + " ".join(f"{u['detectors'][n]['min_rate']:10.1f}" for n in names))
         print(f"{'mean':>18} " + " ".join(f"{u['detectors'][n]['mean_rate']:10.1f}" for n in names))
         print(f"{'ms / image':>18} " + " ".join(f"{u['detectors'][n]['ms_per_image']:10.1f}" for n in names))
+        for n in names:
+            d = u["detectors"][n]
+            if "rate_per_pose_no_floor" in d:
+                low = sorted(d["rate_per_pose_no_floor"].items(), key=lambda kv: kv[1])[:3]
+                print(f"  {n} without the rejection floor ({d['floor']:.3f}): mean {d['mean_rate_no_floor']:.1f}, "
+                      f"min {d['min_rate_no_floor']:.1f}; weakest poses " + ", ".join(f"{k}: {v:.1f}" for k, v in low))
     a = rep.get("aflw")
     if a:
         print(f"\nAFLW2000-3D dev (real), {a['images']} faces: detection rate % / mean IoU raw -> refined")
@@ -242,7 +297,9 @@ def print_report(rep: dict) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="detection_bench.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--detectors", default="dpm,dlib-hog,dlib-mmod", help="comma list of registered detectors")
+    ap.add_argument("--detectors", default="dpm,dlib-hog,dlib-mmod",
+                    help="comma list of registered detectors; '<detector>+lm-verify' (e.g. dpm+mmod+lm-verify) "
+                         "is the pipeline's front end scored on its first face")
     ap.add_argument("--refiner", default="bbox-cnn", help="refiner applied to dpm boxes (none or bbox-cnn)")
     ap.add_argument("--parts", default="uhdb31,aflw,negatives", help="comma list: uhdb31, aflw, negatives")
     ap.add_argument("--res", default="256,128", help="UHDB31-protocol resolutions")
@@ -254,7 +311,11 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="write the report (with per-image results) here")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    detectors = {n: DETECTORS.create(n, min_face=a.min_face) for n in a.detectors.split(",") if n}
+    try:
+        detectors = build_detectors([n for n in a.detectors.split(",") if n], a.min_face)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     refiner = REFINERS.create(a.refiner)
     parts = set(a.parts.split(","))
     rep: dict = {"refiner": a.refiner, "command": "python benchmarks/detection_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)}

@@ -246,6 +246,9 @@ def main(argv=None) -> int:
     ap.add_argument("--detector", default=PipelineConfig.detector)
     ap.add_argument("--refiner", default=PipelineConfig.refiner)
     ap.add_argument("--min-face", type=int, default=PipelineConfig.min_face)
+    ap.add_argument("--face-floor", type=float, default=None, metavar="P",
+                    help="lm-verify rejection floor on p(face) [trained floor]; 0: every probe is known to "
+                         "hold a face, keep the best candidate")
     ap.add_argument("--cropped", action="store_true", help="every image is a tight face crop: no detection")
     ap.add_argument("--cropped-gallery", action="store_true",
                     help="gallery images are tight face crops: use the whole image as the face box")
@@ -275,10 +278,11 @@ def main(argv=None) -> int:
         return 2
     landmarkers = a.compare.split(",") if a.compare else [a.landmarker]
     descriptors = a.descriptor.split(",")
-    base = PipelineConfig(detector=a.detector, refiner=a.refiner, min_face=a.min_face, cropped=a.cropped)
+    base = PipelineConfig(detector=a.detector, refiner=a.refiner, min_face=a.min_face, cropped=a.cropped,
+                          face_floor=a.face_floor)
     summary = {"data": str(data), "synthetic_uhdb31_protocol": synthetic, "res": a.res if synthetic else None,
                "gallery": sum(r["role"] == "gallery" for r in rows), "probes": sum(r["role"] == "probe" for r in rows),
-               "detector": a.detector, "refiner": a.refiner, "variants": {}, "command": " ".join(sys.argv)}
+               "detector": a.detector, "refiner": a.refiner, "face_floor": a.face_floor, "variants": {}, "command": " ".join(sys.argv)}
     probes_out = []
     t_all = time.time()
     faces: dict = {}  # detections shared by the landmarkers (same faces for every variant)

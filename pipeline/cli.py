@@ -38,6 +38,10 @@ def add_stage_args(ap: argparse.ArgumentParser, descriptor: bool = False) -> Non
                    help="process every detected face (default: only the best one: the most confident with the "
                         "lm-verify refiner, else the largest)")
     g.add_argument("--min-face", type=int, default=d.min_face, help=f"smallest face side in px to detect [{d.min_face}]")
+    g.add_argument("--face-floor", type=float, default=None, metavar="P",
+                   help="lm-verify: reject candidates with p(face) below P [the face check's trained floor, "
+                        "see pipeline/detection/models/MANIFEST.json]; 0 keeps the best candidate of every image "
+                        "(for inputs known to hold a face)")
     g.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images with more pixels than this [{DEFAULT_MAX_PIXELS}]")
     ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
@@ -46,7 +50,8 @@ def add_stage_args(ap: argparse.ArgumentParser, descriptor: bool = False) -> Non
 
 def config_from_args(a: argparse.Namespace) -> PipelineConfig:
     kw = dict(detector=a.detector, refiner=a.refiner, landmarker=a.landmarker, cropped=a.cropped,
-              all_faces=a.all_faces, min_face=a.min_face, max_pixels=a.max_pixels)
+              all_faces=a.all_faces, min_face=a.min_face, max_pixels=a.max_pixels,
+              face_floor=getattr(a, "face_floor", None))
     if getattr(a, "descriptor", None):
         kw["descriptor"] = a.descriptor
     return PipelineConfig(**kw)

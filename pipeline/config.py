@@ -16,6 +16,9 @@ class PipelineConfig:
     ``lm-verify`` refiner, else largest). ``min_face``: smallest
     face side (px) the detector looks for. ``max_pixels``: refuse larger images. ``uv_size``: side of
     the lifted UV texture; ``mirror_fill``: fill self-occluded texels from the symmetric side.
+    ``face_floor``: rejection floor of a verifying refiner (``lm-verify``: on p(face); None = its
+    trained floor; 0 keeps the best candidate of every image that has one, for inputs known to hold
+    a face).
     """
 
     detector: str = "dpm+mmod"
@@ -26,6 +29,7 @@ class PipelineConfig:
     cropped: bool = False
     all_faces: bool = False
     min_face: int = 40
+    face_floor: float | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     uv_size: int = 256
     mirror_fill: bool = False

@@ -48,7 +48,10 @@ class Pipeline:
                         opts["threshold"] = prop
                 self._stages[kind] = DETECTORS.create(c.detector, **opts)
             elif kind == "refiner":
-                self._stages[kind] = REFINERS.create(c.refiner)
+                opts = {}
+                if c.face_floor is not None and getattr(REFINERS.factory(c.refiner), "ranks_by_score", False):
+                    opts["floor"] = c.face_floor
+                self._stages[kind] = REFINERS.create(c.refiner, **opts)
             elif kind == "landmarker":
                 self._stages[kind] = LANDMARKERS.create(c.landmarker)
             elif kind == "fitter":

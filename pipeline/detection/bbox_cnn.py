@@ -32,9 +32,10 @@ CONTEXT = 1.5    # crop side / detector box side
 
 class BoxNet(nn.Module):
     """4 conv blocks (3x3 conv, BN, ReLU, 2x2 max-pool) + global average + 2 FC; ~0.1 M params.
-    Input (B, 1, 64, 64) float in [0, 1]-ish (x / 255 - 0.5); output (B, 4) = t."""
+    Input (B, 1, 64, 64) float in [0, 1]-ish (x / 255 - 0.5); output (B, ``outputs``): t for the box
+    regressor (4), one face / non-face logit for ``pipeline.detection.face_check`` (1)."""
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 16, outputs: int = 4):
         super().__init__()
         chans = [1, width, 2 * width, 4 * width, 6 * width]
         layers = []
@@ -43,7 +44,7 @@ class BoxNet(nn.Module):
                        nn.MaxPool2d(2)]
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(chans[-1] * 16, 128), nn.ReLU(inplace=True),
-                                  nn.Linear(128, 4))
+                                  nn.Linear(128, outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.features(x)                      # (B, C, 4, 4)

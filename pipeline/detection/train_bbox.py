@@ -56,6 +56,26 @@ class BboxTrainConfig:
     min_iou: float = 0.3
 
 
+def training_renders(renders: Path) -> list[dict]:
+    """Annotation rows of the face-profiling renders usable for training (the ORL and Georgia Tech
+    sources serve evaluation)."""
+    rows = [json.loads(line) for line in open(renders / "annotations.jsonl")]
+    return [r for r in rows if "/orl/" not in f"/{r['image']}" and "/gt/" not in f"/{r['image']}"]
+
+
+def padded_aflw_crop(img: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """An AFLW training crop (the 3DDFA square ROI of its face, side sqrt(2) max(w, h) of the face
+    box) padded by 25 % with replicated borders, and the face's square box in the padded image."""
+    import cv2
+
+    h, w = img.shape[:2]
+    p = int(round(0.25 * max(h, w)))
+    img = cv2.copyMakeBorder(img, p, p, p, p, cv2.BORDER_REPLICATE)
+    side = max(h, w) / math.sqrt(2.0)
+    c = ((w - 1) / 2.0 + p, (h - 1) / 2.0 + p)
+    return img, (c[0] - side / 2, c[1] - side / 2, c[0] + side / 2, c[1] + side / 2)
+
+
 def collect(cfg: BboxTrainConfig, renders: Path, aflw: Path, det: DpmDetector) -> dict:
     """Crops, targets, aspect masks and validation flags from detector outputs."""
     import cv2
@@ -65,8 +85,7 @@ def collect(cfg: BboxTrainConfig, renders: Path, aflw: Path, det: DpmDetector) -
     rng = np.random.default_rng(cfg.seed)
     jobs = []
     if (renders / "annotations.jsonl").exists():
-        rows = [json.loads(l) for l in open(renders / "annotations.jsonl")]
-        rows = [r for r in rows if "/orl/" not in f"/{r['image']}" and "/gt/" not in f"/{r['image']}"]
+        rows = training_renders(renders)
         for i in rng.choice(len(rows), min(cfg.renders, len(rows)), replace=False):
             r = rows[i]
             jobs.append((renders / r["image"], tuple(r["box"]), True))
@@ -82,12 +101,7 @@ def collect(cfg: BboxTrainConfig, renders: Path, aflw: Path, det: DpmDetector) -
         if img is None:
             continue
         if gt is None:  # AFLW crop: pad for context; gt square from the 3DDFA rule
-            h, w = img.shape
-            p = int(round(0.25 * max(h, w)))
-            img = cv2.copyMakeBorder(img, p, p, p, p, cv2.BORDER_REPLICATE)
-            side = max(h, w) / math.sqrt(2.0)
-            c = ((w - 1) / 2.0 + p, (h - 1) / 2.0 + p)
-            gt = (c[0] - side / 2, c[1] - side / 2, c[0] + side / 2, c[1] + side / 2)
+            img, gt = padded_aflw_crop(img)
         dets = det.detect(img)
         best = max(dets, key=lambda d: iou(d.box, gt), default=None)
         if best is None or iou(best.box, gt) < cfg.min_iou:

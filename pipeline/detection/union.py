@@ -6,10 +6,15 @@ point of the best candidate it is given; its misses at 60-90 degrees of yaw are 
 far larger face set, matches 96.7 % of the 60-90 degree faces in the same benchmark (dpm 76.7 %)
 but is ~10x slower; as extra proposals for the verifier it fills exactly that gap.
 
-MMOD runs without up-sampling, so it adds faces of at least ``mmod_min_face`` px (its window is
-~80 px), and on a copy shrunk to at most ``mmod_max_pixels`` (0.25 Mpx, ~1.3 s on one core; the
-AFLW2000-3D photos, 450 x 450, run at full size), so its cost stays bounded on large photos; faces
-it cannot see there still come from dpm's up-sampled pass. Its boxes (tight, dlib convention)
+MMOD runs on the image itself, or on a copy shrunk to at most ``mmod_max_pixels`` (0.25 Mpx, ~1.3 s
+on one core), so its cost stays bounded on large photos -- faces it cannot see there (< 80 px in
+the copy) still come from dpm's up-sampled pass. When it finds nothing and the image is small, it
+runs once more on a copy enlarged by ``min(80 / min_face, sqrt(mmod_max_pixels / (h w)))``, so that
+a ``min_face`` face fills its ~80 px window (``mmod_enlarge``): on the 128 px UHDB31-protocol set,
+whose faces are ~50-70 px, MMOD otherwise adds nothing. Only as a fallback: enlarging every image
+that has room (the 256 px set) made MMOD's boxes crowd dpm's out of the verifier's pool and lost
+faces there (session 5, ``docs/detection/RESULTS.md``).
+Its boxes (tight, dlib convention)
 are put first in the score order (score = best dpm score + 1 + MMOD confidence, view ``"mmod"``),
 so a verifying refiner's pool of best-scoring candidates always holds them; the refiner re-centres
 every candidate on its landmarks, so the box convention does not matter there.
@@ -26,24 +31,41 @@ class DpmMmodDetector:
     name = "dpm+mmod"
     proposal_threshold = DpmDetector.proposal_threshold  # a verifying refiner asks for weak candidates too
 
-    def __init__(self, min_face: int = 40, threshold: float = 0.0, mmod_min_face: int = 80,
-                 mmod_max_pixels: int = 250_000):
+    MMOD_WINDOW = 80  # px: the smallest face dlib's MMOD CNN finds without up-sampling
+
+    def __init__(self, min_face: int = 40, threshold: float = 0.0, mmod_max_pixels: int = 250_000,
+                 mmod_enlarge: bool = True):
         from pipeline.detection.dlib_detectors import DlibMmodDetector
 
         self.dpm = DpmDetector(min_face=min_face, threshold=threshold)
-        self.mmod = DlibMmodDetector(min_face=max(int(mmod_min_face), int(min_face)), pad=0.0)
+        self.mmod = DlibMmodDetector(min_face=self.MMOD_WINDOW, pad=0.0)
+        self.min_face = int(min_face)
         self.mmod_max_pixels = int(mmod_max_pixels)
-        self.cache_token = f"{self.dpm.cache_token}+mmod{self.mmod.min_face}-{self.mmod_max_pixels}"
+        self.mmod_enlarge = bool(mmod_enlarge)
+        self.cache_token = (f"{self.dpm.cache_token}+mmod-{self.mmod_max_pixels}"
+                            + ("-upfallback" if self.mmod_enlarge else ""))
 
-    def _mmod(self, image) -> list[Detection]:
+    def mmod_scales(self, height: int, width: int) -> tuple[float, float | None]:
+        """Factors MMOD's copies of a ``height`` x ``width`` image are resized by: the first pass
+        (<= 1) and the enlarged fallback pass (> 1; None when there is none), module docstring."""
+        room = (self.mmod_max_pixels / max(height * width, 1)) ** 0.5
+        up = min(room, self.MMOD_WINDOW / max(self.min_face, 1)) if self.mmod_enlarge else 1.0
+        return min(1.0, room), (up if up > 1.0 + 1e-3 else None)
+
+    def _mmod_at(self, image, k: float) -> list[Detection]:
         import cv2
 
-        h, w = image.shape[:2]
-        k = min(1.0, (self.mmod_max_pixels / max(h * w, 1)) ** 0.5)
-        if k >= 1.0:
+        if abs(k - 1.0) < 1e-3:
             return self.mmod.detect(image)
-        small = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_AREA)
-        return [Detection(tuple(v / k for v in d.box), d.score, d.view) for d in self.mmod.detect(small)]
+        h, w = image.shape[:2]
+        interp = cv2.INTER_AREA if k < 1.0 else cv2.INTER_LINEAR
+        copy = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=interp)
+        return [Detection(tuple(v / k for v in d.box), d.score, d.view) for d in self.mmod.detect(copy)]
+
+    def _mmod(self, image) -> list[Detection]:
+        first, up = self.mmod_scales(*image.shape[:2])
+        found = self._mmod_at(image, first)
+        return found if found or up is None else self._mmod_at(image, up)
 
     def detect(self, image) -> list[Detection]:
         dets = self.dpm.detect(image)

@@ -12,11 +12,18 @@ seed paper's detect -> refine -> landmark cascade:
    the box is replaced by the one the point layout implies (:mod:`pipeline.detection.landmark_box`)
    and step 2 repeats ``iterations`` times (a fixed-point iteration: an off-centre box moves onto
    the face, a box on the face stays);
-3. each candidate's confidence is the mean of its 10 highest landmark peak probabilities (softmax
-   probabilities in [0, 1]); candidates are ranked by it, merged when they converged onto the same
-   face (IoU > ``merge_iou``), and dropped below ``min_confidence``.
+3. each candidate's landmark confidence is the mean of its 10 highest landmark peak probabilities
+   (softmax probabilities in [0, 1]); with ``face_check`` (the default) a small CNN looks at the
+   re-centred box and its logit is fused with that confidence into p(face)
+   (:mod:`pipeline.detection.face_check`), and a candidate below the check's trained floor is not a
+   face (without the check: a landmark confidence below ``min_confidence``);
+4. the faces are ranked by landmark confidence and merged when they converged onto the same face
+   (IoU > ``merge_iou``). The check *gates* and the landmark network *ranks*: ranking by p(face)
+   itself picked a wrong box on 3 more of 100 real 60-90 degree AFLW2000-3D faces (its CNN logit
+   saturates on face-like parts), gating kept the landmark ranking's 92 (session 5,
+   ``docs/detection/diagnosis/ana_sim5.py``).
 
-``Detection.score`` of the result is that confidence; ``Detection.view`` stays the detector's
+``Detection.score`` of the result is the landmark confidence; ``Detection.view`` stays the detector's
 component (e.g. the dpm view) of the candidate it came from. The pipeline then takes the *most
 confident* face instead of the largest. Measured on 300 AFLW2000-3D dev faces (100 per yaw bin), see
 ``docs/detection/RESULTS.md``.
@@ -65,7 +72,8 @@ class LandmarkVerifyRefiner:
     ranks_by_score = True  # the pipeline keeps the most confident face, not the largest
 
     def __init__(self, candidates: int = 4, largest: int = 3, iterations: int = 2, min_confidence: float = 0.65,
-                 merge_iou: float = 0.5, model_dir=None, landmarker=None):
+                 merge_iou: float = 0.5, model_dir=None, landmarker=None, face_check: bool = True,
+                 floor: float | None = None):
         from landmarks.godp.infer import GodpLandmarker
         from pipeline.detection.bbox_cnn import BboxCnnRefiner
 
@@ -77,8 +85,22 @@ class LandmarkVerifyRefiner:
         if entry.get("godp_sha256") and entry["godp_sha256"] != self.godp.model.weights_sha256:
             log.warning("the landmark-box regressor was fitted for other GoDP weights; refit it with "
                         "'python -m pipeline.detection.train_landmark_box'")
-        self.cache_token = (f"c{self.candidates}l{self.largest}i{self.iterations}m{self.min_confidence:g}-"
-                            f"{entry['sha256'][:12]}-{self.boxnet.cache_token[:12]}-{self.godp.model.weights_sha256[:12]}")
+        self.check = None
+        if face_check:
+            from pipeline.detection.face_check import FaceCheck
+
+            self.check = FaceCheck(model_dir)
+            if self.check.godp_sha256 and self.check.godp_sha256 != self.godp.model.weights_sha256:
+                log.warning("the face check was trained with other GoDP weights; retrain it with "
+                            "'python -m pipeline.detection.train_face_check'")
+        if floor is not None:  # overrides the check's trained floor (or min_confidence without the check)
+            self.floor = float(floor)
+        else:
+            self.floor = self.min_confidence if self.check is None else self.check.floor
+        check = "none" if self.check is None else self.check.cache_token
+        self.cache_token = (f"c{self.candidates}l{self.largest}i{self.iterations}f{self.floor:g}-"
+                            f"{entry['sha256'][:12]}-{self.boxnet.cache_token[:12]}-{self.godp.model.weights_sha256[:12]}"
+                            f"-check{check}")
 
     def _pool(self, dets: list[Detection]) -> list[Detection]:
         best = sorted(dets, key=lambda d: -d.score)[: self.candidates]
@@ -98,9 +120,9 @@ class LandmarkVerifyRefiner:
             lms = self.godp.predict_batch(gray, boxes)
         return boxes, lms
 
-    def verify(self, image: np.ndarray, dets: list[Detection], min_confidence: float | None = None) -> list[Detection]:
-        """Candidates -> verified faces, most confident first (possibly empty)."""
-        floor = self.min_confidence if min_confidence is None else min_confidence
+    def scored(self, image: np.ndarray, dets: list[Detection]) -> list[tuple[float, float, tuple, str]]:
+        """Every pooled candidate re-centred and scored: ``(landmark confidence, p(face), box, view)``,
+        most confident first (p(face) is the landmark confidence itself without the check)."""
         from pipeline.imageio import to_gray
 
         pool = self._pool(dets)
@@ -110,13 +132,22 @@ class LandmarkVerifyRefiner:
         if gray.dtype != np.uint8:
             gray = np.clip(gray, 0, 255).astype(np.uint8)
         boxes, lms = self.converge(gray, pool)
-        scored = sorted(((landmark_confidence(lm.scores), b, d.view) for b, lm, d in zip(boxes, lms, pool)),
-                        key=lambda t: -t[0])
+        conf = np.array([landmark_confidence(lm.scores) for lm in lms])
+        prob = conf if self.check is None else self.check.probability(gray, boxes, conf)
+        out = [(float(c), float(p), tuple(float(v) for v in b), d.view) for c, p, b, d in zip(conf, prob, boxes, pool)]
+        return sorted(out, key=lambda t: -t[0])
+
+    def verify(self, image: np.ndarray, dets: list[Detection], min_confidence: float | None = None) -> list[Detection]:
+        """Candidates -> verified faces, most confident first (possibly empty): the candidates whose
+        p(face) reaches the floor, ranked by landmark confidence (``Detection.score``).
+        ``min_confidence`` overrides the floor (on p(face), or on the landmark confidence without
+        the check)."""
+        floor = self.floor if min_confidence is None else min_confidence
         out: list[Detection] = []
-        for conf, box, view in scored:
-            if conf < floor or any(iou(box, o.box) > self.merge_iou for o in out):
+        for conf, prob, box, view in self.scored(image, dets):
+            if prob < floor or any(iou(box, o.box) > self.merge_iou for o in out):
                 continue
-            out.append(Detection(tuple(float(v) for v in box), conf, view))
+            out.append(Detection(box, conf, view))
         return out
 
     def refine(self, image: np.ndarray, detection: Detection) -> Detection:

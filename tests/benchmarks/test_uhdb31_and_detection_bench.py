@@ -49,3 +49,14 @@ def test_detection_match_rule():
     assert not matches((300.0, 300.0, 400.0, 400.0), gt)          # centre outside
     assert not matches((145.0, 155.0, 155.0, 165.0), gt)          # far too small
     assert not matches((0.0, 0.0, 330.0, 330.0), gt)              # far too large
+
+
+def test_detector_names_with_a_verifying_refiner_build_the_front_end():
+    sys.path.insert(0, str(REPO))
+    from benchmarks.detection_bench import FrontEnd, build_detectors, main
+
+    dets = build_detectors(["dpm+mmod+lm-verify", "dpm+mmod", "dpm"], 40)
+    assert isinstance(dets["dpm+mmod+lm-verify"], FrontEnd) and dets["dpm+mmod+lm-verify"].top_only
+    assert dets["dpm+mmod+lm-verify"].pipe.config.detector == "dpm+mmod"
+    assert not isinstance(dets["dpm+mmod"], FrontEnd) and dets["dpm+mmod"].name == "dpm+mmod"
+    assert main(["--detectors", "no-such-detector", "--parts", "negatives"]) == 2

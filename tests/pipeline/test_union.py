@@ -32,7 +32,31 @@ def test_mmod_boxes_come_first_and_dpm_proposals_follow(union, portrait):
     assert len(dets) == len(mmod) + len(dpm_only)
     assert [d.score for d in dets] == sorted((d.score for d in dets), reverse=True)
     assert max(iou(d.box, box) for d in mmod) > 0.5
-    assert "mmod80" in union.cache_token and union.cache_token.startswith(union.dpm.cache_token)
+    assert "+mmod-250000-upfallback" in union.cache_token and union.cache_token.startswith(union.dpm.cache_token)
+
+
+def test_mmod_scales_shrink_large_images_and_enlarge_small_ones_as_a_fallback(union):
+    assert union.mmod_scales(128, 128) == (1.0, pytest.approx(80 / 40))          # a 40 px face fills the window
+    assert union.mmod_scales(450, 450) == (1.0, pytest.approx((250_000 / 450 ** 2) ** 0.5))  # up to the cap
+    first, up = union.mmod_scales(2000, 3000)
+    assert first == pytest.approx((250_000 / 6e6) ** 0.5) and up is None          # large: shrunk, no fallback
+    plain = DETECTORS.create("dpm+mmod", min_face=40, mmod_enlarge=False)
+    assert plain.mmod_scales(128, 128) == (1.0, None) and plain.cache_token != union.cache_token
+
+
+def test_small_face_is_proposed_by_mmod_on_an_enlarged_copy(union, portrait):
+    """A ~55 px face in a 128 px image: below MMOD's 80 px window, found on the 2x copy."""
+    import cv2
+
+    img, box = portrait
+    k = 128 / img.shape[0]
+    small = cv2.resize(img, (128, 128), interpolation=cv2.INTER_AREA)
+    sbox = tuple(v * k for v in box)
+    assert sbox[2] - sbox[0] < 80
+    mmod = [d for d in union.detect(small) if d.view == "mmod"]
+    assert mmod and max(iou(d.box, sbox) for d in mmod) > 0.5
+    plain = DETECTORS.create("dpm+mmod", min_face=40, threshold=-0.6, mmod_enlarge=False)
+    assert not [d for d in plain.detect(small) if d.view == "mmod"]
 
 
 def test_bad_input_gives_an_empty_list(union):

@@ -103,3 +103,36 @@ def test_the_most_confident_face_wins_over_a_larger_false_box(verifier):
     (det,) = pipe.detect(img)
     assert iou(det.box, gt) > 0.6
 
+
+
+def test_face_floor_zero_keeps_the_best_candidate_and_the_default_rejects_it():
+    """``--face-floor 0`` (inputs known to hold a face): a candidate that the trained floor rejects is
+    kept; the default pipeline reports no face for it."""
+    from pipeline.errors import NoFaceFoundError
+    from pipeline.pipeline import Pipeline
+
+    flat = np.full((240, 240, 3), 128, np.uint8)
+
+    class FakeDetector:
+        def detect(self, image):
+            return [Detection((60, 60, 180, 180), 1.0, "frontal")]
+
+    strict, loose = Pipeline(refiner="lm-verify"), Pipeline(refiner="lm-verify", face_floor=0.0)
+    for pipe in (strict, loose):
+        pipe._stages["detector"] = FakeDetector()
+    with pytest.raises(NoFaceFoundError):
+        strict.detect(flat)
+    (det,) = loose.detect(flat)
+    ((conf, prob, box, view),) = loose._stage("refiner").scored(flat, FakeDetector().detect(flat))
+    assert 0.0 <= prob < strict._stage("refiner").floor and det.score == conf and det.box == box
+    assert loose._stage("refiner").floor == 0.0 and loose._stage("refiner").cache_token != strict._stage("refiner").cache_token
+
+
+def test_without_the_check_the_landmark_confidence_ranks():
+    from pipeline.registry import REFINERS
+
+    plain = REFINERS.create("lm-verify", face_check=False)
+    assert plain.check is None and plain.floor == plain.min_confidence == 0.65
+    img = load_image(fixture_image("takeo"))
+    out = plain.verify(img, [Detection(face_box("takeo"), 0.0, "frontal")])
+    assert out and plain.floor <= out[0].score <= 1.0

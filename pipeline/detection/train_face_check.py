@@ -1,0 +1,357 @@
+"""Train the face / non-face check of ``lm-verify`` (``pipeline/detection/face_check.py``).
+
+    python -m pipeline.detection.train_face_check --workers 2     # writes models/face_check.safetensors
+
+Samples are the candidates the shipped front end itself produces, so the check learns exactly the
+mistakes it has to catch: ``dpm`` proposals (threshold -0.6) go through ``lm-verify``'s pool and
+re-centring (:meth:`LandmarkVerifyRefiner.converge`), and every re-centred box becomes a sample with
+its landmark confidence.
+
+* Face images: face-profiling renders (``generated/profiling``, AFLW / CFP training sources; the
+  shipped check used ``python benchmarks/make_profiling.py --sets aflw,cfp --limit-sources 900``,
+  3,508 renders) and real AFLW training crops (validation 10 %
+  excluded; padded by 25 % with replicated borders). Each image is first shrunk by a random factor
+  in [``min_scale``, 1] so that small faces (40-110 px) are covered. A candidate is a **face** when
+  its box matches the ground-truth box (centre inside, size within 2x) with IoU >= 0.4, a
+  **non-face** when its IoU is below 0.15 and its centre lies outside the ground-truth box; the
+  ones in between are not used.
+* Non-face images: CFP photos of the training subjects 001-125 with the head painted out (as the
+  dpm negatives), and ``noise`` synthetic images (uniform / blurred noise, gradients, flat): every
+  candidate is a non-face.
+
+10 % of the source images (by a hash of the path) are held out: the fusion ``p = sigmoid(a z + b c
++ d)`` of the CNN logit ``z`` and the landmark confidence ``c`` is fitted there (logistic
+regression), and the rejection floor is the highest ``p`` at which ``floor_recall`` (99 %) of the
+held-out face candidates are kept (optionally raised so that at most ``max_fp`` of the held-out
+non-face images keep a candidate; off by default: dpm proposes nothing on most painted-out photos,
+so only ~13 held-out non-face images have a candidate, too few to set a floor by -- the false
+positives are measured on the benchmark's non-face images instead). Training: BCE, Adam, cosine learning rate, mirror augmentation; deterministic for a seed.
+Depends on the GoDP weights and the landmark-box regressor (the manifest records the GoDP sha256).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from pipeline.detection.bbox_cnn import BoxNet, crop_for, to_input
+from pipeline.detection.train_bbox import padded_aflw_crop, training_renders
+from pipeline.detection.train_dpm import REPO, SHARED
+
+log = logging.getLogger("train_face_check")
+
+
+@dataclass
+class FaceCheckTrainConfig:
+    renders: int = 2400
+    aflw: int = 1200
+    cfp_negatives: int = 500
+    noise: int = 150
+    min_scale: float = 0.4
+    epochs: int = 8
+    batch: int = 128
+    lr: float = 2e-3
+    width: int = 16
+    seed: int = 0
+    floor_recall: float = 0.99
+    max_fp: float | None = None
+    pos_iou: float = 0.4
+    neg_iou: float = 0.15
+
+
+def noise_image(rng: np.random.Generator, size: int = 200) -> np.ndarray:
+    """A synthetic non-face image: uniform noise, blurred noise, a gradient or a flat field."""
+    import cv2
+
+    kind = int(rng.integers(4))
+    if kind == 0:
+        return rng.integers(0, 256, (size, size), dtype=np.uint8)
+    if kind == 1:
+        img = rng.integers(0, 256, (size, size)).astype(np.float32)
+        img = cv2.GaussianBlur(img, (0, 0), float(rng.uniform(1, 6)))
+        img = (img - img.min()) / max(float(np.ptp(img)), 1e-6) * 255
+        return img.astype(np.uint8)
+    if kind == 2:
+        g = np.linspace(0, 1, size, dtype=np.float32)
+        a = float(rng.uniform(0, 2 * math.pi))
+        img = np.cos(a) * g[None, :] + np.sin(a) * g[:, None]
+        img = (img - img.min()) / max(float(np.ptp(img)), 1e-6) * 255
+        return img.astype(np.uint8)
+    return np.full((size, size), int(rng.integers(256)), np.uint8)
+
+
+def jobs_for(cfg: FaceCheckTrainConfig, renders: Path, aflw: Path, cfp: Path) -> list[dict]:
+    """Source images: {"kind", "path" or "noise" seed, "gt" box or None, "scale"}."""
+    from pipeline.splits import aflw_validation_images
+
+    rng = np.random.default_rng(cfg.seed)
+    jobs: list[dict] = []
+    if (renders / "annotations.jsonl").exists():
+        rows = training_renders(renders)
+        for i in rng.choice(len(rows), min(cfg.renders, len(rows)), replace=False):
+            jobs.append({"kind": "render", "path": str(renders / rows[i]["image"]), "gt": list(rows[i]["box"])})
+    else:
+        log.warning("no face-profiling renders at %s (python benchmarks/make_profiling.py)", renders)
+    val = aflw_validation_images()
+    rows = [json.loads(line) for line in open(aflw / "annotations.jsonl")]
+    rows = [r for r in rows if r["image"] not in val]
+    for i in rng.choice(len(rows), min(cfg.aflw, len(rows)), replace=False):
+        jobs.append({"kind": "aflw", "path": str(aflw / rows[i]["image"]), "gt": None})
+    photos = [p for p in sorted((cfp / "images").glob("*/*/*.jpg")) if p.parts[-3] <= "125"]
+    for i in rng.choice(len(photos), min(cfg.cfp_negatives, len(photos)), replace=False):
+        jobs.append({"kind": "cfp-neg", "path": str(photos[i]), "gt": None})
+    for k in range(cfg.noise):
+        jobs.append({"kind": "noise", "path": f"noise:{cfg.seed}:{k}", "gt": None})
+    for j in jobs:
+        j["scale"] = float(rng.uniform(cfg.min_scale, 1.0)) if j["kind"] in ("render", "aflw") else 1.0
+        j["val"] = zlib.crc32(j["path"].encode()) % 10 == 0
+    return jobs
+
+
+def load_job(job: dict, cfp: Path) -> tuple[np.ndarray | None, tuple | None]:
+    """The uint8 gray image of a job and its ground-truth box (None for a non-face image)."""
+    import cv2
+
+    from pipeline.detection.train_dpm import cfp_fiducials_path, paint_out_head
+
+    if job["kind"] == "noise":
+        _, seed, k = job["path"].split(":")
+        return noise_image(np.random.default_rng([int(seed), int(k)])), None
+    img = cv2.imread(job["path"], cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        return None, None
+    gt = tuple(job["gt"]) if job["gt"] is not None else None
+    if job["kind"] == "aflw":  # the crop is the 3DDFA square of its face: pad for context
+        img, gt = padded_aflw_crop(img)
+    elif job["kind"] == "cfp-neg":
+        fid = cfp_fiducials_path(cfp, Path(job["path"]))
+        if not fid.exists():
+            return None, None
+        img = paint_out_head(img, np.loadtxt(fid, delimiter=",", ndmin=2))
+    k = job["scale"]
+    if k < 1.0:
+        img = cv2.resize(img, (max(1, round(img.shape[1] * k)), max(1, round(img.shape[0] * k))),
+                         interpolation=cv2.INTER_AREA)
+        gt = tuple(v * k for v in gt) if gt is not None else None
+    return img, gt
+
+
+def _collect_worker(args) -> list[dict]:
+    jobs, cfp, pos_iou, neg_iou = args
+    torch.set_num_threads(1)
+    from landmarks.godp.infer import GodpLandmarker
+    from pipeline.detection.boxes import box_matches, iou
+    from pipeline.detection.dpm import DpmDetector
+    from pipeline.detection.verify import LandmarkVerifyRefiner, landmark_confidence
+
+    det = DpmDetector(min_face=40, threshold=DpmDetector.proposal_threshold)
+    ver = LandmarkVerifyRefiner(landmarker=GodpLandmarker(n_rois=1), face_check=False)
+    out = []
+    for job in tqdm(jobs, desc="front-end candidates", unit="img", mininterval=10):
+        img, gt = load_job(job, cfp)
+        if img is None:
+            continue
+        pool = ver._pool(det.detect(img))
+        if not pool:
+            continue
+        boxes, lms = ver.converge(img, pool)
+        for b, lm in zip(boxes, lms):
+            if gt is None:
+                y = 0
+            else:
+                o = iou(b, gt)
+                cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+                inside = gt[0] <= cx <= gt[2] and gt[1] <= cy <= gt[3]
+                y = 1 if (box_matches(b, gt) and o >= pos_iou) else (0 if (o < neg_iou and not inside) else -1)
+            if y < 0:
+                continue
+            out.append({"crop": crop_for(img, b), "conf": landmark_confidence(lm.scores), "y": y,
+                        "val": job["val"], "kind": job["kind"], "src": job["path"]})
+    return out
+
+
+def collect(cfg: FaceCheckTrainConfig, jobs: list[dict], cfp: Path, workers: int) -> dict:
+    """Candidates of every job (in ``workers`` processes), as arrays."""
+    import multiprocessing as mp
+
+    chunks = [(jobs[i::workers], cfp, cfg.pos_iou, cfg.neg_iou) for i in range(workers)]
+    if workers > 1:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            parts = pool.map(_collect_worker, chunks)
+    else:
+        parts = [_collect_worker(chunks[0])]
+    rows = [r for part in parts for r in part]
+    rows.sort(key=lambda r: (r["src"], r["y"], r["conf"]))  # independent of the worker split
+    return {"crops": np.stack([r["crop"] for r in rows]), "conf": np.array([r["conf"] for r in rows]),
+            "y": np.array([r["y"] for r in rows], np.float32), "val": np.array([r["val"] for r in rows]),
+            "kind": np.array([r["kind"] for r in rows]), "src": np.array([r["src"] for r in rows])}
+
+
+def train(cfg: FaceCheckTrainConfig, data: dict, threads: int = 1) -> BoxNet:
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(threads)
+    net = BoxNet(cfg.width, outputs=1)
+    tr = ~data["val"]
+    x_tr, y_tr = data["crops"][tr], torch.from_numpy(data["y"][tr])
+    pos = float(y_tr.mean())
+    weight = torch.tensor((1 - pos) / max(pos, 1e-6))  # balance faces and non-faces
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    steps = cfg.epochs * math.ceil(len(x_tr) / cfg.batch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    rng = np.random.default_rng(cfg.seed)
+    for ep in range(cfg.epochs):
+        net.train()
+        perm = rng.permutation(len(x_tr))
+        tot = 0.0
+        for a in range(0, len(perm), cfg.batch):
+            idx = perm[a:a + cfg.batch]
+            crops = x_tr[idx]
+            flip = rng.random(len(idx)) < 0.5
+            crops = np.where(flip[:, None, None], crops[:, :, ::-1], crops)
+            z = net(to_input(np.ascontiguousarray(crops)))[:, 0]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y_tr[idx], pos_weight=weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss) * len(idx)
+        log.info("epoch %d: loss %.4f", ep + 1, tot / len(perm))
+    net.eval()
+    return net
+
+
+@torch.no_grad()
+def logits_of(net: BoxNet, crops: np.ndarray) -> np.ndarray:
+    return np.concatenate([net(to_input(crops[a:a + 512]))[:, 0].numpy() for a in range(0, len(crops), 512)]
+                          or [np.zeros(0)]).astype(float)
+
+
+def fit_fusion(z: np.ndarray, c: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 200) -> tuple:
+    """Logistic regression p = sigmoid(a z + b c + d) by Newton's method; returns (a, b, d)."""
+    X = np.column_stack([z, c, np.ones_like(z)])
+    w = np.zeros(3)
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-np.clip(X @ w, -50, 50)))
+        g = X.T @ (p - y) + l2 * np.r_[w[:2], 0]
+        H = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.diag([1, 1, 0]) + 1e-9 * np.eye(3)
+        step = np.linalg.solve(H, g)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return tuple(float(v) for v in w)
+
+
+def choose_floor(p: np.ndarray, y: np.ndarray, src: np.ndarray, neg_image: np.ndarray,
+                 recall: float, max_fp: float | None) -> tuple[float, dict]:
+    """The rejection floor on held-out candidates (module docstring) and its held-out figures."""
+    faces = np.sort(p[y == 1])
+    floor = float(faces[int(math.floor((1 - recall) * len(faces)))]) if len(faces) else 0.5
+    # per non-face image: its best candidate; at most max_fp of those images may pass the floor
+    best = {}
+    for pi, s, n in zip(p, src, neg_image):
+        if n:
+            best[s] = max(best.get(s, 0.0), float(pi))
+    worst = np.sort(np.array(list(best.values()) or [0.0]))[::-1]
+    k = int(math.floor((max_fp or 0.0) * len(worst)))
+    fp_floor = float(worst[min(k, len(worst) - 1)]) + 1e-6 if len(worst) else 0.0
+    chosen = floor if max_fp is None else max(floor, fp_floor)
+    stats = {"val_face_candidates": int((y == 1).sum()), "val_nonface_candidates": int((y == 0).sum()),
+             "val_face_recall_at_floor": float(np.mean(p[y == 1] >= chosen)) if (y == 1).any() else float("nan"),
+             "val_nonface_pass_at_floor": float(np.mean(p[y == 0] >= chosen)) if (y == 0).any() else float("nan"),
+             "val_nonface_images_passing": float(np.mean(worst >= chosen)),
+             "val_nonface_images_with_candidates": len(best), "recall_floor": floor}
+    return chosen, stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m pipeline.detection.train_face_check", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = FaceCheckTrainConfig()
+    from pipeline.detection.dpm import MODEL_DIR
+
+    ap.add_argument("--renders-dir", type=Path, default=REPO / "generated" / "profiling")
+    ap.add_argument("--aflw-dir", type=Path, default=SHARED / "aflw_crops")
+    ap.add_argument("--cfp-dir", type=Path, default=SHARED / "cfp_dev")
+    ap.add_argument("--models", type=Path, default=MODEL_DIR, help="detector model folder (writes face_check)")
+    ap.add_argument("--renders", type=int, default=d.renders, help="render images to sample")
+    ap.add_argument("--aflw", type=int, default=d.aflw, help="AFLW training crops to sample")
+    ap.add_argument("--cfp-negatives", type=int, default=d.cfp_negatives, help="painted-out CFP training photos")
+    ap.add_argument("--noise", type=int, default=d.noise, help="synthetic non-face images")
+    ap.add_argument("--epochs", type=int, default=d.epochs)
+    ap.add_argument("--workers", type=int, default=1, help="processes collecting candidates")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for training")
+    ap.add_argument("--cache", type=Path, default=None, help="save / reuse the collected candidates (.npz)")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from safetensors.torch import save_file
+
+    from pipeline.atomic import atomic_write_bytes
+    from pipeline.detection.dpm import load_manifest
+    from pipeline.detection.face_check import fuse
+    from pipeline.modelfiles import sha256_file
+
+    cfg = FaceCheckTrainConfig(renders=a.renders, aflw=a.aflw, cfp_negatives=a.cfp_negatives, noise=a.noise,
+                               epochs=a.epochs)
+    t0 = time.time()
+    if a.cache is not None and a.cache.exists():
+        data = dict(np.load(a.cache, allow_pickle=False))
+    else:
+        data = collect(cfg, jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir), a.cfp_dir, max(1, a.workers))
+        if a.cache is not None:
+            np.savez(a.cache, **data)
+    t1 = time.time()
+    log.info("%d candidates (%d faces) from %d images", len(data["y"]), int(data["y"].sum()), len(set(data["src"])))
+    net = train(cfg, data, a.threads)
+    va = data["val"]
+    z = logits_of(net, data["crops"])
+    coef = fit_fusion(z[va], data["conf"][va], data["y"][va])
+    p = fuse(z, data["conf"], coef)
+    neg_img = np.isin(data["kind"], ["cfp-neg", "noise"])
+    floor, stats = choose_floor(p[va], data["y"][va], data["src"][va], neg_img[va], cfg.floor_recall, cfg.max_fp)
+    yv, cv = data["y"][va], data["conf"][va]
+    stats.update({
+        "val_auc_fused": auc(p[va], yv), "val_auc_cnn": auc(z[va], yv), "val_auc_landmark_confidence": auc(cv, yv),
+        "train_candidates": int((~va).sum()), "train_faces": int(data["y"][~va].sum())})
+    dest = a.models / "face_check.safetensors"
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
+    tmp.replace(dest)
+    from landmarks.godp.infer import GodpLandmarker
+
+    man = load_manifest(a.models)
+    man["face_check"] = {"file": dest.name, "sha256": sha256_file(dest), "width": cfg.width,
+                         "fusion": list(coef), "floor": round(floor, 6), "config": asdict(cfg),
+                         "godp_sha256": GodpLandmarker(n_rois=1).model.weights_sha256,
+                         "renders_in_set": len(training_renders(a.renders_dir))
+                         if (a.renders_dir / "annotations.jsonl").exists() else 0,
+                         "command": "python -m pipeline.detection.train_face_check "
+                                    + " ".join(sys.argv[1:] if argv is None else argv),
+                         "collect_seconds": round(t1 - t0, 1), "train_seconds": round(time.time() - t1, 1), **stats}
+    atomic_write_bytes(a.models / "MANIFEST.json", (json.dumps(man, indent=2) + "\n").encode())
+    log.info("wrote %s: fusion %s floor %.3f %s", dest, coef, floor, json.dumps(stats))
+    return 0
+
+
+def auc(score: np.ndarray, y: np.ndarray) -> float:
+    """Area under the ROC curve (rank statistic; ties count one half)."""
+    from scipy.stats import rankdata
+
+    pos, neg = y == 1, y == 0
+    if not pos.any() or not neg.any():
+        return float("nan")
+    r = rankdata(score)
+    return float((r[pos].sum() - pos.sum() * (pos.sum() + 1) / 2) / (pos.sum() * neg.sum()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The face / non-face check of ``lm-verify``: the fusion and the floor rule on synthetic scores
+(round trips that a wrong implementation fails), the convention-free box match, and the shipped model
+on real and non-face crops."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import face_box, fixture_image
+from pipeline.detection.boxes import box_matches
+from pipeline.detection.face_check import fuse
+from pipeline.detection.train_face_check import auc, choose_floor, fit_fusion, noise_image
+
+
+def test_fit_fusion_recovers_known_coefficients():
+    rng = np.random.default_rng(0)
+    z, c = rng.normal(0, 2, 20000), rng.uniform(0, 1, 20000)
+    true = (1.5, 4.0, -3.0)
+    y = (rng.random(20000) < fuse(z, c, true)).astype(float)
+    a, b, d = fit_fusion(z, c, y)
+    assert a == pytest.approx(1.5, abs=0.1) and b == pytest.approx(4.0, abs=0.4) and d == pytest.approx(-3.0, abs=0.3)
+    # a wrong sign is far away
+    assert abs(a + 1.5) > 1.0
+
+
+def test_fuse_is_a_probability_and_monotone():
+    z = np.linspace(-30, 30, 61)
+    p = fuse(z, np.full_like(z, 0.5), (1.0, 2.0, -1.0))
+    assert np.all((p >= 0) & (p <= 1)) and np.all(np.diff(p) > 0)
+    assert fuse([0.0], [0.5], (1.0, 2.0, -1.0))[0] == pytest.approx(0.5)
+
+
+def test_choose_floor_keeps_the_recall_and_caps_false_positives():
+    rng = np.random.default_rng(1)
+    faces = rng.uniform(0.5, 1.0, 1000)
+    nonfaces = rng.uniform(0.0, 0.6, 1000)
+    p = np.r_[faces, nonfaces]
+    y = np.r_[np.ones(1000), np.zeros(1000)]
+    src = np.array([f"f{i}" for i in range(1000)] + [f"n{i // 10}" for i in range(1000)])  # 100 non-face images
+    neg = np.r_[np.zeros(1000, bool), np.ones(1000, bool)]
+    floor, st = choose_floor(p, y, src, neg, recall=0.99, max_fp=1.0)
+    assert st["val_face_recall_at_floor"] >= 0.99 and floor == pytest.approx(np.sort(faces)[10])
+    strict, st2 = choose_floor(p, y, src, neg, recall=0.99, max_fp=0.01)
+    assert strict > floor and st2["val_nonface_images_passing"] <= 0.01
+
+
+def test_auc_of_perfect_and_random_scores():
+    y = np.r_[np.ones(50), np.zeros(50)]
+    assert auc(np.r_[np.ones(50), np.zeros(50)], y) == 1.0
+    assert auc(np.r_[np.zeros(50), np.ones(50)], y) == 0.0
+    assert auc(np.random.default_rng(0).random(100), y) == pytest.approx(0.5, abs=0.15)
+
+
+def test_box_matches_is_convention_free():
+    gt = (10, 10, 110, 130)
+    assert box_matches((0, 0, 120, 140), gt) and box_matches((30, 30, 90, 110), gt)
+    assert not box_matches((120, 10, 220, 130), gt)          # centre outside
+    assert not box_matches((55, 65, 65, 75), gt)             # 10x smaller
+    assert not box_matches((-200, -200, 320, 340), gt)       # 5x larger
+
+
+def test_noise_images_are_deterministic():
+    a = noise_image(np.random.default_rng([0, 3]))
+    b = noise_image(np.random.default_rng([0, 3]))
+    assert a.dtype == np.uint8 and a.shape == (200, 200) and np.array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def check():
+    from pipeline.detection.face_check import FaceCheck
+
+    return FaceCheck()
+
+
+def test_shipped_check_tells_a_face_from_noise(check):
+    """The shipped model on a real face box vs. uniform noise and a flat field, at equal landmark
+    confidence (so the CNN alone has to separate them)."""
+    from pipeline.imageio import load_image, to_gray
+
+    gray = to_gray(load_image(fixture_image("takeo")))
+    face = check.probability(gray, [face_box("takeo")], [0.7])[0]
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (240, 240), dtype=np.uint8)
+    flat = np.full((240, 240), 120, np.uint8)
+    box = (60, 60, 180, 180)
+    p_noise = check.probability(noise, [box], [0.7])[0]
+    p_flat = check.probability(flat, [box], [0.7])[0]
+    assert face >= check.floor > max(p_noise, p_flat)
+    assert 0.0 <= check.floor <= 1.0 and len(check.coef) == 3
+
+
+def test_altered_face_check_weights_are_refused(tmp_path):
+    import shutil
+
+    from pipeline.detection.dpm import MODEL_DIR
+    from pipeline.detection.face_check import FaceCheck
+    from pipeline.errors import ModelFileError
+
+    for f in ("MANIFEST.json", "face_check.safetensors"):
+        shutil.copy(MODEL_DIR / f, tmp_path / f)
+    data = bytearray((tmp_path / "face_check.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / "face_check.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="sha256"):
+        FaceCheck(tmp_path)
