@@ -76,6 +76,16 @@ def padded_aflw_crop(img: np.ndarray) -> tuple[np.ndarray, tuple]:
     return img, (c[0] - side / 2, c[1] - side / 2, c[0] + side / 2, c[1] + side / 2)
 
 
+def mirrored_batches(crops: np.ndarray, batch: int, rng: np.random.Generator):
+    """One epoch of shuffled minibatches of (N, H, W) ``crops``: yields (indices, the crops with a
+    random half mirrored left-right, the mirror flags)."""
+    perm = rng.permutation(len(crops))
+    for a in range(0, len(perm), batch):
+        idx = perm[a:a + batch]
+        flip = rng.random(len(idx)) < 0.5
+        yield idx, np.ascontiguousarray(np.where(flip[:, None, None], crops[idx][:, :, ::-1], crops[idx])), flip
+
+
 def collect(cfg: BboxTrainConfig, renders: Path, aflw: Path, det: DpmDetector) -> dict:
     """Crops, targets, aspect masks and validation flags from detector outputs."""
     import cv2
@@ -139,23 +149,18 @@ def train(cfg: BboxTrainConfig, data: dict) -> tuple[BoxNet, dict]:
     rng = np.random.default_rng(cfg.seed)
     for ep in range(cfg.epochs):
         net.train()
-        perm = rng.permutation(len(x_tr))
         tot = 0.0
-        for a in range(0, len(perm), cfg.batch):
-            idx = perm[a:a + cfg.batch]
-            crops = x_tr[idx]
-            flip = rng.random(len(idx)) < 0.5  # mirror: tx changes sign
-            crops = np.where(flip[:, None, None], crops[:, :, ::-1], crops)
+        for idx, crops, flip in mirrored_batches(x_tr, cfg.batch, rng):
             t = t_tr[idx].clone()
-            t[torch.from_numpy(flip), 0] *= -1
-            pred = net(to_input(np.ascontiguousarray(crops)))
+            t[torch.from_numpy(flip), 0] *= -1  # mirror: tx changes sign
+            pred = net(to_input(crops))
             loss = (torch.nn.functional.smooth_l1_loss(pred, t, reduction="none", beta=0.05) * m_tr[idx]).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             tot += float(loss.detach()) * len(idx)
-        log.info("epoch %d/%d train loss %.4f", ep + 1, cfg.epochs, tot / len(perm))
+        log.info("epoch %d/%d train loss %.4f", ep + 1, cfg.epochs, tot / len(x_tr))
     net.eval()
     with torch.no_grad():
         pred = net(to_input(data["crops"][va])).numpy()

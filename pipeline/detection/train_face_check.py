@@ -45,7 +45,7 @@ import torch
 from tqdm import tqdm
 
 from pipeline.detection.bbox_cnn import BoxNet, crop_for, to_input
-from pipeline.detection.train_bbox import padded_aflw_crop, training_renders
+from pipeline.detection.train_bbox import mirrored_batches, padded_aflw_crop, training_renders
 from pipeline.detection.train_dpm import REPO, SHARED
 
 log = logging.getLogger("train_face_check")
@@ -211,21 +211,16 @@ def train(cfg: FaceCheckTrainConfig, data: dict, threads: int = 1) -> BoxNet:
     rng = np.random.default_rng(cfg.seed)
     for ep in range(cfg.epochs):
         net.train()
-        perm = rng.permutation(len(x_tr))
         tot = 0.0
-        for a in range(0, len(perm), cfg.batch):
-            idx = perm[a:a + cfg.batch]
-            crops = x_tr[idx]
-            flip = rng.random(len(idx)) < 0.5
-            crops = np.where(flip[:, None, None], crops[:, :, ::-1], crops)
-            z = net(to_input(np.ascontiguousarray(crops)))[:, 0]
+        for idx, crops, _ in mirrored_batches(x_tr, cfg.batch, rng):
+            z = net(to_input(crops))[:, 0]
             loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y_tr[idx], pos_weight=weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             tot += float(loss) * len(idx)
-        log.info("epoch %d: loss %.4f", ep + 1, tot / len(perm))
+        log.info("epoch %d: loss %.4f", ep + 1, tot / len(x_tr))
     net.eval()
     return net
 
