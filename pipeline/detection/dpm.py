@@ -48,6 +48,13 @@ MODEL_DIR = Path(__file__).resolve().parent / "models"
 VIEWS = ("frontal", "half_left", "half_right", "profile_left", "profile_right")
 
 
+def write_manifest(model_dir: Path, manifest: dict) -> None:
+    """Write the detector manifest atomically (the training scripts add their entry to it)."""
+    from pipeline.atomic import atomic_write_bytes
+
+    atomic_write_bytes(Path(model_dir) / "MANIFEST.json", (json.dumps(manifest, indent=2) + "\n").encode())
+
+
 def load_manifest(model_dir: Path = MODEL_DIR) -> dict:
     path = Path(model_dir) / "MANIFEST.json"
     if not path.exists():

@@ -34,7 +34,6 @@ from tqdm import tqdm
 from pipeline.detection.bbox_cnn import BoxNet, crop_for, encode, to_input
 from pipeline.detection.boxes import iou
 from pipeline.detection.dpm import MODEL_DIR, DpmDetector
-from pipeline.atomic import atomic_write_bytes
 from pipeline.detection.train_dpm import REPO, SHARED
 
 log = logging.getLogger("train_bbox")
@@ -187,10 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=d.threads)
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from safetensors.torch import save_file
-
-    from pipeline.detection.dpm import load_manifest
-    from pipeline.modelfiles import sha256_file
+    from pipeline.detection.dpm import load_manifest, write_manifest
+    from pipeline.modelfiles import save_state_dict
 
     cfg = BboxTrainConfig(renders=a.renders, aflw=a.aflw, epochs=a.epochs, threads=a.threads)
     torch.set_num_threads(cfg.threads)
@@ -200,15 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.time()
     net, stats = train(cfg, data)
     dest = a.models / "bbox_cnn.safetensors"
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
-    tmp.replace(dest)
+    digest = save_state_dict(net, dest)
     man = load_manifest(a.models)
-    man["refiner"] = {"file": dest.name, "sha256": sha256_file(dest), "width": cfg.width, "config": asdict(cfg),
+    man["refiner"] = {"file": dest.name, "sha256": digest, "width": cfg.width, "config": asdict(cfg),
                       "command": "python -m pipeline.detection.train_bbox " + " ".join(sys.argv[1:] if argv is None else argv),
                       "samples": int(len(data["t"])), "faces_matched": data["found"], "faces_tried": data["tried"],
                       "collect_seconds": round(t1 - t0, 1), "train_seconds": round(time.time() - t1, 1), **stats}
-    atomic_write_bytes(a.models / "MANIFEST.json", (json.dumps(man, indent=2) + "\n").encode())
+    write_manifest(a.models, man)
     log.info("wrote %s: %s", dest, json.dumps(stats))
     return 0
 

@@ -288,12 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None, help="save / reuse the collected candidates (.npz)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from safetensors.torch import save_file
-
-    from pipeline.atomic import atomic_write_bytes
-    from pipeline.detection.dpm import load_manifest
+    from pipeline.detection.dpm import load_manifest, write_manifest
     from pipeline.detection.face_check import fuse
-    from pipeline.modelfiles import sha256_file
+    from pipeline.modelfiles import save_state_dict
 
     cfg = FaceCheckTrainConfig(renders=a.renders, aflw=a.aflw, cfp_negatives=a.cfp_negatives, noise=a.noise,
                                epochs=a.epochs)
@@ -318,13 +315,11 @@ def main(argv: list[str] | None = None) -> int:
         "val_auc_fused": auc(p[va], yv), "val_auc_cnn": auc(z[va], yv), "val_auc_landmark_confidence": auc(cv, yv),
         "train_candidates": int((~va).sum()), "train_faces": int(data["y"][~va].sum())})
     dest = a.models / "face_check.safetensors"
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
-    tmp.replace(dest)
+    digest = save_state_dict(net, dest)
     from landmarks.godp.infer import GodpLandmarker
 
     man = load_manifest(a.models)
-    man["face_check"] = {"file": dest.name, "sha256": sha256_file(dest), "width": cfg.width,
+    man["face_check"] = {"file": dest.name, "sha256": digest, "width": cfg.width,
                          "fusion": list(coef), "floor": round(floor, 6), "config": asdict(cfg),
                          "godp_sha256": GodpLandmarker(n_rois=1).model.weights_sha256,
                          "renders_in_set": len(training_renders(a.renders_dir))
@@ -332,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
                          "command": "python -m pipeline.detection.train_face_check "
                                     + " ".join(sys.argv[1:] if argv is None else argv),
                          "collect_seconds": round(t1 - t0, 1), "train_seconds": round(time.time() - t1, 1), **stats}
-    atomic_write_bytes(a.models / "MANIFEST.json", (json.dumps(man, indent=2) + "\n").encode())
+    write_manifest(a.models, man)
     log.info("wrote %s: fusion %s floor %.3f %s", dest, coef, floor, json.dumps(stats))
     return 0
 

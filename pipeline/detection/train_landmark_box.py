@@ -53,7 +53,7 @@ def collect(aflw: Path, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.detection.dpm import MODEL_DIR, load_manifest
+    from pipeline.detection.dpm import MODEL_DIR, load_manifest, write_manifest
     from pipeline.detection.landmark_box import fit_box_regressor, roi_error, roi_from_landmarks
     from pipeline.atomic import atomic_write_bytes
     from pipeline.detection.train_dpm import SHARED
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         "holdout_centre_error": round(err["centre"], 4), "holdout_log_scale_error": round(err["log_scale"], 4),
         "holdout_n": err["n"], "seconds": round(time.time() - t0, 1),
         "command": "python -m pipeline.detection.train_landmark_box " + " ".join(sys.argv[1:] if argv is None else argv)}
-    atomic_write_bytes(a.models / "MANIFEST.json", (json.dumps(man, indent=2) + "\n").encode())
+    write_manifest(a.models, man)
     log.info("wrote %s: held-out centre error %.4f of the ROI side, log-scale error %.4f (n=%d)",
              dest, err["centre"], err["log_scale"], err["n"])
     return 0

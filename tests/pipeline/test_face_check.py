@@ -103,3 +103,19 @@ def test_altered_face_check_weights_are_refused(tmp_path):
     (tmp_path / "face_check.safetensors").write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="sha256"):
         FaceCheck(tmp_path)
+
+
+def test_save_state_dict_is_atomic_and_returns_the_file_sha256(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from pipeline.detection.bbox_cnn import BoxNet
+    from pipeline.modelfiles import save_state_dict, sha256_file
+
+    net = BoxNet(4, outputs=1)
+    dest = tmp_path / "w.safetensors"
+    digest = save_state_dict(net, dest)
+    assert digest == sha256_file(dest) and not list(tmp_path.glob(".*.tmp"))
+    back = BoxNet(4, outputs=1)
+    back.load_state_dict(load_file(str(dest)))
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), back.state_dict().values()))
