@@ -55,18 +55,14 @@ from pipeline.imageio import load_image  # noqa: E402
 from pipeline.errors import ConfigError, NoFaceFoundError  # noqa: E402
 from pipeline.pipeline import Pipeline  # noqa: E402
 from pipeline.registry import DETECTORS, LANDMARKERS, REFINERS  # noqa: E402
-from pipeline.types import Detection  # noqa: E402
 
 log = logging.getLogger("detection_bench")
 SHARED = REPO.parent / "shared" / "data"
 
 
-matches = box_matches  # noqa: E305  (the convention-free hit test, pipeline.detection.boxes)
-
-
 def best_match(dets, gt_box) -> int | None:
     """Index of the best-scoring detection that matches ``gt_box`` (None when none does)."""
-    hits = [k for k, d in enumerate(dets) if matches(d.box, gt_box)]
+    hits = [k for k, d in enumerate(dets) if box_matches(d.box, gt_box)]
     return max(hits, key=lambda k: dets[k].score) if hits else None
 
 
@@ -100,8 +96,8 @@ def part_uhdb31(detectors: dict, refiner, res: int, per_pose: int) -> dict:
             if front:  # first face, with and without the rejection floor
                 top, top_nf = det.tops(img)
                 times.append(time.perf_counter() - t)
-                hit = top is not None and matches(top.box, gt)
-                hit_nf = top_nf is not None and matches(top_nf.box, gt)
+                hit = top is not None and box_matches(top.box, gt)
+                hit_nf = top_nf is not None and box_matches(top_nf.box, gt)
                 per_nf.setdefault(key, []).append(hit_nf)
                 images.append({"path": r["path"], "hit": hit, "hit_no_floor": hit_nf,
                                "box": list(top.box) if top else None})
@@ -210,13 +206,11 @@ class FrontEnd:
     def tops(self, image):
         """The first face with the rejection floor and without it (each a Detection or None), from one
         scoring of the candidates."""
+        refiner = self.pipe._stage("refiner")
         dets = self.pipe._stage("detector").detect(image)
-        scored = self.pipe._stage("refiner").scored(image, dets) if dets else []
-        if not scored:
-            return None, None
-        as_det = lambda t: Detection(t[2], t[0], t[3])  # noqa: E731
-        passed = [t for t in scored if t[1] >= self.floor]
-        return (as_det(passed[0]) if passed else None), as_det(scored[0])
+        scored = refiner.scored(image, dets) if dets else []
+        kept, every = refiner.select(scored), refiner.select(scored, min_confidence=-1.0)
+        return (kept[0] if kept else None), (every[0] if every else None)
 
 
 def build_detectors(names: list[str], min_face: int) -> dict:

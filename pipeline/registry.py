@@ -87,15 +87,15 @@ DETECTORS.register("dlib-hog", "pipeline.detection.dlib_detectors:DlibHogDetecto
 DETECTORS.register("dlib-mmod", "pipeline.detection.dlib_detectors:DlibMmodDetector",
                    "dlib's MMOD CNN face detector (slow on CPU)")
 DETECTORS.register("dpm+mmod", "pipeline.detection.union:DpmMmodDetector",
-                   "dpm proposals plus dlib's MMOD CNN boxes (faces >= 80 px; ~10x slower, better on profiles)")
+                   "dpm proposals plus dlib's MMOD CNN boxes (the default; better on profiles, several times slower)")
 DETECTORS.register("dpm", "pipeline.detection.dpm:DpmDetector",
-                   "multi-view fHOG mixture, frontal / half / full profile on both sides (the default)")
+                   "multi-view fHOG mixture, frontal / half / full profile on both sides (the fast front end)")
 
 REFINERS.register("none", "pipeline.detection.refine:IdentityRefiner", "use the detector box as is")
 REFINERS.register("bbox-cnn", "pipeline.detection.bbox_cnn:BboxCnnRefiner",
                   "small CNN: detector box -> AFLW-style face box")
 REFINERS.register("lm-verify", "pipeline.detection.verify:LandmarkVerifyRefiner",
-                  "bbox-cnn, then re-centring on GoDP landmarks and ranking by landmark confidence (the default)")
+                  "bbox-cnn, then re-centring on GoDP landmarks, a face / non-face check and ranking by landmark confidence (the default)")
 
 LANDMARKERS.register("dlib", "landmarks.dlib_ert:DlibLandmarker",
                      "dlib ERT 68-point shape predictor mapped to AFLW-19, visibility all true")

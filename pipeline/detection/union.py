@@ -13,9 +13,8 @@ runs once more on a copy enlarged by ``min(80 / min_face, sqrt(mmod_max_pixels /
 a ``min_face`` face fills its ~80 px window (``mmod_enlarge``): on the 128 px UHDB31-protocol set,
 whose faces are ~50-70 px, MMOD otherwise adds nothing. Only as a fallback: enlarging every image
 that has room (the 256 px set) made MMOD's boxes crowd dpm's out of the verifier's pool and lost
-faces there (session 5, ``docs/detection/RESULTS.md``).
-Its boxes (tight, dlib convention)
-are put first in the score order (score = best dpm score + 1 + MMOD confidence, view ``"mmod"``),
+faces there (session 5, ``docs/detection/RESULTS.md``). Its boxes (tight, dlib convention) are put
+first in the score order (score = best dpm score + 1 + MMOD confidence, view ``"mmod"``),
 so a verifying refiner's pool of best-scoring candidates always holds them; the refiner re-centres
 every candidate on its landmarks, so the box convention does not matter there.
 """
@@ -67,8 +66,12 @@ class DpmMmodDetector:
         found = self._mmod_at(image, first)
         return found if found or up is None else self._mmod_at(image, up)
 
+    @staticmethod
+    def join(dpm: list[Detection], mmod: list[Detection]) -> list[Detection]:
+        """dpm proposals and MMOD boxes in one score order, every MMOD box ahead of every dpm box."""
+        top = max((d.score for d in dpm), default=0.0)
+        extra = [Detection(d.box, top + 1.0 + d.score, "mmod") for d in mmod]
+        return sorted(extra + dpm, key=lambda d: -d.score)
+
     def detect(self, image) -> list[Detection]:
-        dets = self.dpm.detect(image)
-        top = max((d.score for d in dets), default=0.0)
-        extra = [Detection(d.box, top + 1.0 + d.score, "mmod") for d in self._mmod(image)]
-        return sorted(extra + dets, key=lambda d: -d.score)
+        return self.join(self.dpm.detect(image), self._mmod(image))

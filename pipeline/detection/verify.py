@@ -142,9 +142,15 @@ class LandmarkVerifyRefiner:
         p(face) reaches the floor, ranked by landmark confidence (``Detection.score``).
         ``min_confidence`` overrides the floor (on p(face), or on the landmark confidence without
         the check)."""
+        return self.select(self.scored(image, dets), min_confidence)
+
+    def select(self, scored: list[tuple[float, float, tuple, str]], min_confidence: float | None = None) -> list[Detection]:
+        """The faces among :meth:`scored` candidates: p(face) >= the floor (or ``min_confidence``),
+        in their landmark-confidence order, a candidate dropped when it overlaps a kept one by IoU >
+        ``merge_iou``."""
         floor = self.floor if min_confidence is None else min_confidence
         out: list[Detection] = []
-        for conf, prob, box, view in self.scored(image, dets):
+        for conf, prob, box, view in scored:
             if prob < floor or any(iou(box, o.box) > self.merge_iou for o in out):
                 continue
             out.append(Detection(box, conf, view))

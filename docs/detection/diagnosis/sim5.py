@@ -32,12 +32,9 @@ rows = []; t0 = time.time()
 for k, d in enumerate(pick):
     img = load_image(root / d['image'])
     gray = to_gray(img)
-    dets = modes['plain'].dpm.detect(img)
-    top = max((x.score for x in dets), default=0.0)
-    pools = {}
-    for m, det in modes.items():
-        extra = [type(x)(x.box, top + 1.0 + x.score, 'mmod') for x in det._mmod(img)]
-        pools[m] = [tuple(map(float, x.box)) for x in ver._pool(sorted(extra + dets, key=lambda x: -x.score))]
+    dets = modes['plain'].dpm.detect(img)  # dpm runs once; each mode adds its own MMOD boxes
+    pools = {m: [tuple(map(float, x.box)) for x in ver._pool(det.join(dets, det._mmod(img)))]
+             for m, det in modes.items()}
     keys = sorted(set(pools['enlarge']) | set(pools['plain']))
     g, v = np.array(d['landmarks']), np.array(d['visible'], bool)
     cands = {}
