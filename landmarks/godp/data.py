@@ -127,6 +127,8 @@ class AugmentConfig:
     p_noise: float = 0.2
     contrast: float = 0.35     # gain in [1-c, 1+c]
     brightness: float = 25.0   # bias in [-b, b]
+    p_lowres: float = 0.0      # probability of a low-resolution copy (session 6; 0 keeps older runs' random stream)
+    lowres: tuple[float, float] = (0.35, 0.8)  # the crop is shrunk to U(lo, hi) x 160 px and enlarged back
 
 
 def make_sample(ds: LandmarkSet, i: int, rng: np.random.Generator | None, aug: AugmentConfig, K: int):
@@ -155,6 +157,11 @@ def make_sample(ds: LandmarkSet, i: int, rng: np.random.Generator | None, aug: A
     crop = cv2.warpAffine(img, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     x = crop.astype(np.float32)
+    if rng is not None and aug.p_lowres > 0 and rng.random() < aug.p_lowres:
+        # a small face (e.g. 50 px in a 128 px image) enlarged to the 160 px input: detail is lost
+        side_px = max(8, int(round(INPUT * rng.uniform(*aug.lowres))))
+        x = cv2.resize(cv2.resize(x, (side_px, side_px), interpolation=cv2.INTER_AREA), (INPUT, INPUT),
+                       interpolation=cv2.INTER_LINEAR)
     if rng is not None:
         if rng.random() < aug.p_blur:
             x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 1.6))

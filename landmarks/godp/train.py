@@ -132,7 +132,9 @@ def atomic_save(obj, path: Path) -> None:
 
 
 def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None = None,
-          schedule: tuple[int, int, int] | None = None) -> None:
+          schedule: tuple[int, int, int] | None = None, augment_update: dict | None = None) -> None:
+    """Train (or resume) the run in ``out``. A resumed run keeps its saved configuration except for
+    ``cfg.extra``, ``cfg.threads``, ``schedule`` and ``augment_update`` (augmentation keys to change)."""
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -143,6 +145,10 @@ def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None =
         changed = {}
         if cfg.extra and cfg.extra != saved.get("extra"):  # renders may join a resumed run
             changed.update(extra=list(cfg.extra), extra_limit=cfg.extra_limit)
+        if augment_update and any(saved["augment"].get(k) != v for k, v in augment_update.items()):
+            changed["augment"] = {**saved["augment"], **augment_update}  # e.g. --p-lowres on a resumed run
+        if cfg.threads != saved.get("threads"):  # speed only
+            changed["threads"] = cfg.threads
         if schedule is not None and tuple(schedule) != saved["epochs_per_stage"]:
             changed["epochs_per_stage"] = tuple(schedule)  # the cosine continues over the new total
         if changed:
@@ -268,7 +274,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="e.g. 3,2,2: epochs of stages 1-3 (default 3,3,3 as in the paper); may shorten a "
                          "resumed run, the learning-rate cosine then continues over the new total")
     ap.add_argument("--aflw", default=str(DEFAULT_AFLW), help="aflw_crops folder")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (also changes a resumed run's)")
+    ap.add_argument("--p-lowres", type=float, default=None,
+                    help="probability of the low-resolution augmentation (shrink the 160 px crop to 35-80 %% and "
+                         "enlarge it back: small faces); also joins a resumed run (default: the run's own, 0 for new runs)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=TrainConfig.lr_start, help="initial learning rate (paper: 1e-3)")
     ap.add_argument("--max-iters", type=int, default=None, help="stop after N iterations (pilot runs)")
@@ -287,13 +296,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = TrainConfig(width=a.width, K=a.K, variant=a.variant, batch=a.batch, aflw_root=a.aflw, extra=a.extra,
                       extra_limit=a.extra_limit, threads=a.threads, seed=a.seed, lr_start=a.lr)
+    if a.p_lowres is not None:
+        if not 0.0 <= a.p_lowres <= 1.0:
+            log.error("--p-lowres is a probability in [0, 1], got %s", a.p_lowres)
+            return 2
+        cfg.augment = {**cfg.augment, "p_lowres": a.p_lowres}
+    augment_update = None if a.p_lowres is None else {"p_lowres": a.p_lowres}
     schedule = tuple(int(x) for x in a.epochs_per_stage.split(",")) if a.epochs_per_stage else None
     if schedule is not None:
         if len(schedule) != 3 or min(schedule) < 1:
             log.error("--epochs-per-stage needs three positive integers, got %s", a.epochs_per_stage)
             return 2
         cfg.epochs_per_stage = schedule
-    train(cfg, a.out, {int(s) for s in a.stages.split(",")}, a.max_iters, schedule)
+    train(cfg, a.out, {int(s) for s in a.stages.split(",")}, a.max_iters, schedule, augment_update)
     return 0
 
 

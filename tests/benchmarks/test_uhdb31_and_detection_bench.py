@@ -59,3 +59,21 @@ def test_detector_names_with_a_verifying_refiner_build_the_front_end():
     assert dets["dpm+mmod+lm-verify"].pipe.config.detector == "dpm+mmod"
     assert not isinstance(dets["dpm+mmod"], FrontEnd) and dets["dpm+mmod"].name == "dpm+mmod"
     assert main(["--detectors", "no-such-detector", "--parts", "negatives"]) == 2
+
+
+def test_uhdb31_detection_at_the_annotated_box():
+    """'detection' counts a returned face, 'detection_at_box' only a face at the annotated box; a probe
+    with no face is a miss in both."""
+    sys.path.insert(0, str(REPO))
+    from benchmarks.uhdb31_rank1 import pose_table, summarise
+
+    rows = [{"role": "probe", "yaw": 90, "pitch": -30}] * 4 + [{"role": "gallery", "yaw": 0, "pitch": 0}]
+    status = ["ok", "ok", "ok", "no_face", "ok"]
+    errors = [{"box_hit": True}, {"box_hit": False}, {"box_hit": True}, {}, {}]
+    hits = [(True, "a", 0.9), (False, "b", 0.5), (False, "c", 0.4), None, None]
+    s = summarise(pose_table(rows, hits, status, errors))
+    assert s["detection"]["90,-30"] == 75.0
+    assert s["detection_at_box"]["90,-30"] == 50.0
+    assert s["rank1"]["90,-30"] == 25.0
+    s = summarise(pose_table(rows, hits, status, [{}] * 5))  # a set without boxes: no strict figure
+    assert s["detection_at_box"] == {}
