@@ -53,7 +53,10 @@ class GodpLandmarker:
                             + ("-flip" if self.flip else ""))
 
     @torch.no_grad()
-    def predict_batch(self, image: np.ndarray, boxes: list[Box]) -> list[Landmarks]:
+    def predict_rois(self, image: np.ndarray, boxes: list[Box]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """GoDP on the ``n_rois`` perturbed ROIs of every box, one batched forward pass, before any
+        fusion: points (B, n_rois, L, 2) in image pixels, peak probabilities (B, n_rois, L) and yaw
+        subspaces (B, n_rois), a mirrored ROI's already mapped back to the face's own point order."""
         gray = to_gray(image)
         cfg = self.model.cfg
         crops, mats = [], []
@@ -77,15 +80,19 @@ class GodpLandmarker:
             score[flipped] = score[flipped][:, perm]
             sub[flipped] = cfg.K - 1 - sub[flipped]
         img_pts = np.stack([apply_affine(invert_affine(m), p) for m, p in zip(mats, pts_in)])
+        n, L = self.n_rois, cfg.L
+        return img_pts.reshape(len(boxes), n, L, 2), score.reshape(len(boxes), n, L), sub.reshape(len(boxes), n)
+
+    def predict_batch(self, image: np.ndarray, boxes: list[Box]) -> list[Landmarks]:
+        """19 landmarks per box: the median over the perturbed ROIs of points and peak probabilities
+        (the paper's fusion), the majority yaw subspace."""
+        pts, score, sub = self.predict_rois(image, boxes)
         res = []
-        n = self.n_rois
-        for i, box in enumerate(boxes):
-            sl = slice(i * n, (i + 1) * n)
-            p = np.median(img_pts[sl], axis=0)
-            s = np.median(score[sl], axis=0).astype(np.float64)
-            k = int(np.bincount(sub[sl], minlength=cfg.K).argmax())
-            res.append(Landmarks(points=p, visible=s >= self.visibility_threshold, scores=s, yaw_subspace=k,
-                                 box=tuple(map(float, box))))
+        for p_r, s_r, k_r, box in zip(pts, score, sub, boxes):
+            s = np.median(s_r, axis=0).astype(np.float64)
+            k = int(np.bincount(k_r, minlength=self.model.cfg.K).argmax())
+            res.append(Landmarks(points=np.median(p_r, axis=0), visible=s >= self.visibility_threshold, scores=s,
+                                 yaw_subspace=k, box=tuple(map(float, box))))
         return res
 
     def predict(self, image: np.ndarray, box: Box) -> Landmarks:
