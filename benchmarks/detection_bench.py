@@ -86,20 +86,24 @@ def part_uhdb31(detectors: dict, refiner, res: int, per_pose: int) -> dict:
     pick = [r for pose in sorted(by_pose) for r in by_pose[pose][:per_pose]]
     out = {"res": res, "images": len(pick), "detectors": {}}
     for name, det in detectors.items():
-        per, per_nf, times, images = {}, {}, [], []
+        per, per_nf, per_sweep, times, images = {}, {}, {}, [], []
         front = isinstance(det, FrontEnd)
         for r in tqdm(pick, desc=f"uhdb31 {res} {name}", unit="img", leave=False):
             img = load_image(root / r["path"])
             gt = tuple(float(r[k]) for k in ("box_x0", "box_y0", "box_x1", "box_y1"))
             key = f"{int(float(r['yaw']))},{int(float(r['pitch']))}"
             t = time.perf_counter()
-            if front:  # first face, with and without the rejection floor
-                top, top_nf = det.tops(img)
+            if front:  # first face, with the trained rejection floor, without it, and with the sweep's
+                faces = det.faces_by_floor(img, [None, -1.0, *FLOOR_SWEEP])
                 times.append(time.perf_counter() - t)
-                hit = top is not None and box_matches(top.box, gt)
-                hit_nf = top_nf is not None and box_matches(top_nf.box, gt)
+                top = faces[0][0] if faces[0] else None
+                hits = [bool(f) and box_matches(f[0].box, gt) for f in faces]
+                hit, hit_nf = hits[0], hits[1]
                 per_nf.setdefault(key, []).append(hit_nf)
+                for fl, h in zip(FLOOR_SWEEP, hits[2:]):
+                    per_sweep.setdefault(fl, {}).setdefault(key, []).append(h)
                 images.append({"path": r["path"], "hit": hit, "hit_no_floor": hit_nf,
+                               "hit_at_floor": {str(fl): h for fl, h in zip(FLOOR_SWEEP, hits[2:])},
                                "box": list(top.box) if top else None})
             else:  # a detection rate: boxes are not refined here
                 dets = det.detect(img)
@@ -116,6 +120,11 @@ def part_uhdb31(detectors: dict, refiner, res: int, per_pose: int) -> dict:
             out["detectors"][name].update({"floor": det.floor, "rate_per_pose_no_floor": nf,
                                            "min_rate_no_floor": min(nf.values()),
                                            "mean_rate_no_floor": float(np.mean(list(nf.values())))})
+            sweep = {}
+            for fl, d in per_sweep.items():
+                rp = {k: 100.0 * float(np.mean(v)) for k, v in d.items()}
+                sweep[str(fl)] = {"rate_per_pose": rp, "min_rate": min(rp.values()), "mean_rate": float(np.mean(list(rp.values())))}
+            out["detectors"][name]["floor_sweep"] = sweep
     return out
 
 
@@ -203,14 +212,24 @@ class FrontEnd:
         except NoFaceFoundError:
             return []
 
-    def tops(self, image):
-        """The first face with the rejection floor and without it (each a Detection or None), from one
-        scoring of the candidates."""
+    def faces_by_floor(self, image, floors) -> list[list]:
+        """Every face the front end reports (best first) with each rejection floor of ``floors``
+        (``None``: the trained floor; ``-1.0``: no floor), from one scoring of the candidates."""
         refiner = self.pipe._stage("refiner")
         dets = self.pipe._stage("detector").detect(image)
         scored = refiner.scored(image, dets) if dets else []
-        kept, every = refiner.select(scored), refiner.select(scored, min_confidence=-1.0)
+        return [refiner.select(scored, min_confidence=f) for f in floors]
+
+    def tops(self, image):
+        """The first face with the rejection floor and without it (each a Detection or None), from one
+        scoring of the candidates."""
+        kept, every = self.faces_by_floor(image, [None, -1.0])
         return (kept[0] if kept else None), (every[0] if every else None)
+
+
+#: lower rejection floors the front end is also scored at (synthetic sets and non-face images), so
+#: that the detection-rate / false-positive trade-off can be read from one run
+FLOOR_SWEEP = (0.6, 0.5, 0.3)
 
 
 def build_detectors(names: list[str], min_face: int) -> dict:
@@ -239,14 +258,25 @@ def part_negatives(detectors: dict, n: int, verifying_refiner: str | None = None
             if getattr(DETECTORS.factory(name), "proposal_threshold", None) is not None:
                 detectors[f"{name}+{verifying_refiner}"] = FrontEnd(name, verifying_refiner, min_face)
     for name, det in detectors.items():
-        fps, times = [], []
+        fps, sweep, times = [], [], []
+        front = isinstance(det, FrontEnd)
         for _, img in tqdm(imgs, desc=f"negatives {name}", unit="img", leave=False):
             t = time.perf_counter()
-            fps.append(len(det.detect(img)))
+            if front:  # the trained floor, then the sweep's lower ones, from one scoring
+                n_faces = [len(f) for f in det.faces_by_floor(img, [None, *FLOOR_SWEEP])]
+                fps.append(n_faces[0])
+                sweep.append(n_faces[1:])
+            else:
+                fps.append(len(det.detect(img)))
             times.append(time.perf_counter() - t)
         out["detectors"][name] = {"fp_per_image": float(np.mean(fps)),
                                   "images_with_fp": 100.0 * float(np.mean(np.asarray(fps) > 0)),
                                   "ms_per_image": 1000 * float(np.mean(times))}
+        if front:
+            sw = np.asarray(sweep, float).reshape(len(imgs), len(FLOOR_SWEEP))
+            out["detectors"][name].update({"floor": det.floor, "floor_sweep": {
+                str(fl): {"fp_per_image": float(sw[:, i].mean()), "images_with_fp": 100.0 * float((sw[:, i] > 0).mean())}
+                for i, fl in enumerate(FLOOR_SWEEP)}})
     return out
 
 
@@ -267,6 +297,10 @@ def print_report(rep: dict) -> None:
                 low = sorted(d["rate_per_pose_no_floor"].items(), key=lambda kv: kv[1])[:3]
                 print(f"  {n} without the rejection floor ({d['floor']:.3f}): mean {d['mean_rate_no_floor']:.1f}, "
                       f"min {d['min_rate_no_floor']:.1f}; weakest poses " + ", ".join(f"{k}: {v:.1f}" for k, v in low))
+            for fl, sw in d.get("floor_sweep", {}).items():
+                low = sorted(sw["rate_per_pose"].items(), key=lambda kv: kv[1])[:3]
+                print(f"  {n} with the rejection floor at {fl}: mean {sw['mean_rate']:.1f}, min {sw['min_rate']:.1f}; "
+                      "weakest poses " + ", ".join(f"{k}: {v:.1f}" for k, v in low))
     a = rep.get("aflw")
     if a:
         print(f"\nAFLW2000-3D dev (real), {a['images']} faces: detection rate % / mean IoU raw -> refined")
@@ -286,6 +320,9 @@ def print_report(rep: dict) -> None:
         for n, d in ng["detectors"].items():
             print(f"  {n:>9} {d['fp_per_image']:.3f} FP/img, {d['images_with_fp']:.1f}% of images with any, "
                   f"{d['ms_per_image']:.0f} ms/img")
+            for fl, sw in d.get("floor_sweep", {}).items():
+                print(f"  {n:>9} with the rejection floor at {fl}: {sw['fp_per_image']:.3f} FP/img, "
+                      f"{sw['images_with_fp']:.1f}% of images with any")
 
 
 def main(argv=None) -> int:

@@ -77,3 +77,19 @@ def test_uhdb31_detection_at_the_annotated_box():
     assert s["rank1"]["90,-30"] == 25.0
     s = summarise(pose_table(rows, hits, status, [{}] * 5))  # a set without boxes: no strict figure
     assert s["detection_at_box"] == {}
+
+
+def test_front_end_floor_sweep_matches_the_pipeline():
+    """faces_by_floor(None) is what the pipeline reports; no floor keeps at least the best candidate."""
+    sys.path.insert(0, str(REPO))
+    from benchmarks.detection_bench import FrontEnd
+    from pipeline.imageio import load_image
+
+    img = load_image(FIXTURES / "einstein.jpg")
+    fe = FrontEnd("dpm+mmod", "lm-verify", 40)
+    trained, none, low = fe.faces_by_floor(img, [None, -1.0, 0.3])
+    assert [d.box for d in trained] == [d.box for d in fe.detect(img)]
+    assert trained and none and low  # a clear frontal face passes every floor
+    assert none[0].score >= max(d.score for d in trained)
+    top, top_nf = fe.tops(img)
+    assert top.box == trained[0].box and top_nf.box == none[0].box
