@@ -75,6 +75,12 @@ def run_detector(det, refiner, image):
     return dets, refined, t_det, time.perf_counter() - t
 
 
+def pose_rates(hits_by_pose: dict) -> dict:
+    """{pose: [hit, ...]} -> the rate per pose (%), its minimum and its mean over the poses."""
+    rate = {k: 100.0 * float(np.mean(v)) for k, v in hits_by_pose.items()}
+    return {"rate_per_pose": rate, "min_rate": min(rate.values()), "mean_rate": float(np.mean(list(rate.values())))}
+
+
 def part_uhdb31(detectors: dict, refiner, res: int, per_pose: int) -> dict:
     root = REPO / "generated" / f"uhdb31_{res}"
     if not (root / "manifest.csv").exists():
@@ -111,20 +117,12 @@ def part_uhdb31(detectors: dict, refiner, res: int, per_pose: int) -> dict:
                 hit = best_match(dets, gt) is not None
                 images.append({"path": r["path"], "hit": hit})
             per.setdefault(key, []).append(hit)
-        rate = {k: 100.0 * float(np.mean(v)) for k, v in per.items()}
-        out["detectors"][name] = {"rate_per_pose": rate, "min_rate": min(rate.values()),
-                                  "mean_rate": float(np.mean(list(rate.values()))),
-                                  "ms_per_image": 1000 * float(np.mean(times)), "images": images}
+        out["detectors"][name] = {**pose_rates(per), "ms_per_image": 1000 * float(np.mean(times)), "images": images}
         if front:
-            nf = {k: 100.0 * float(np.mean(v)) for k, v in per_nf.items()}
-            out["detectors"][name].update({"floor": det.floor, "rate_per_pose_no_floor": nf,
-                                           "min_rate_no_floor": min(nf.values()),
-                                           "mean_rate_no_floor": float(np.mean(list(nf.values())))})
-            sweep = {}
-            for fl, d in per_sweep.items():
-                rp = {k: 100.0 * float(np.mean(v)) for k, v in d.items()}
-                sweep[str(fl)] = {"rate_per_pose": rp, "min_rate": min(rp.values()), "mean_rate": float(np.mean(list(rp.values())))}
-            out["detectors"][name]["floor_sweep"] = sweep
+            nf = pose_rates(per_nf)
+            out["detectors"][name].update({"floor": det.floor, "rate_per_pose_no_floor": nf["rate_per_pose"],
+                                           "min_rate_no_floor": nf["min_rate"], "mean_rate_no_floor": nf["mean_rate"],
+                                           "floor_sweep": {str(fl): pose_rates(d) for fl, d in per_sweep.items()}})
     return out
 
 
@@ -219,12 +217,6 @@ class FrontEnd:
         dets = self.pipe._stage("detector").detect(image)
         scored = refiner.scored(image, dets) if dets else []
         return [refiner.select(scored, min_confidence=f) for f in floors]
-
-    def tops(self, image):
-        """The first face with the rejection floor and without it (each a Detection or None), from one
-        scoring of the candidates."""
-        kept, every = self.faces_by_floor(image, [None, -1.0])
-        return (kept[0] if kept else None), (every[0] if every else None)
 
 
 #: lower rejection floors the front end is also scored at (synthetic sets and non-face images), so

@@ -133,8 +133,9 @@ def atomic_save(obj, path: Path) -> None:
 
 def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None = None,
           schedule: tuple[int, int, int] | None = None, augment_update: dict | None = None) -> None:
-    """Train (or resume) the run in ``out``. A resumed run keeps its saved configuration except for
-    ``cfg.extra``, ``cfg.threads``, ``schedule`` and ``augment_update`` (augmentation keys to change)."""
+    """Train (or resume) the run in ``out``. ``augment_update``: augmentation keys to set (e.g.
+    ``p_lowres``), for a new run or a resumed one. A resumed run keeps its saved configuration except
+    for ``cfg.extra``, ``cfg.threads``, ``schedule`` and ``augment_update``."""
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -158,6 +159,7 @@ def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None =
         cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
         log.info("using the saved configuration %s", cfg_path)
     else:
+        cfg.augment = {**cfg.augment, **(augment_update or {})}
         cfg_path.write_text(json.dumps(asdict(cfg), indent=2))
     val_names = aflw_validation_images()
     train_sets = [load_landmark_set(cfg.aflw_root, exclude=val_names, full_frame=True, desc="aflw train")]
@@ -300,7 +302,6 @@ def main(argv: list[str] | None = None) -> int:
         if not 0.0 <= a.p_lowres <= 1.0:
             log.error("--p-lowres is a probability in [0, 1], got %s", a.p_lowres)
             return 2
-        cfg.augment = {**cfg.augment, "p_lowres": a.p_lowres}
     augment_update = None if a.p_lowres is None else {"p_lowres": a.p_lowres}
     schedule = tuple(int(x) for x in a.epochs_per_stage.split(",")) if a.epochs_per_stage else None
     if schedule is not None:
