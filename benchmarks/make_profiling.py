@@ -5,6 +5,8 @@ ground truth, and write a landmark set (``annotations.jsonl``, SPEC section 5, p
 
     python benchmarks/make_profiling.py                                  # default set, generated/profiling
     python benchmarks/make_profiling.py --limit-sources 20 --out generated/profiling_small
+    python benchmarks/make_profiling.py --sets aflw,cfp --limit-sources 600 --per-source 1 --seed 1 \\
+        --min-abs-yaw 65 --min-abs-pitch 15 --out generated/profiling_hard     # pitched full profiles
     python benchmarks/make_profiling.py --sets grey --limit-sources 40 --out generated/profiling_grey \\
         --sheet docs/data/profiling_grey_samples.png
 
@@ -449,6 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"range of the face box's max side in px [{d.face_px[0]:g} {d.face_px[1]:g}]; "
                          f"sqrt(2) x MAX must not exceed --size")
     ap.add_argument("--uv-size", type=int, default=d.uv_size, help=f"UV texture side [{d.uv_size}]")
+    ap.add_argument("--min-abs-yaw", type=float, default=d.min_abs_yaw, metavar="DEG",
+                    help="hard-pose band: draw the yaw uniformly with abs(yaw) >= DEG (each source on the "
+                         "sides it may be shown on) [off]")
+    ap.add_argument("--min-abs-pitch", type=float, default=d.min_abs_pitch, metavar="DEG",
+                    help="hard-pose band: draw the pitch uniformly in [-40, -DEG] u [DEG, 40] [off: "
+                         "truncated normal, sigma 15]")
     ap.add_argument("--workers", type=int, default=1, help="worker processes (each single-threaded) [1]")
     ap.add_argument("--overwrite", action="store_true",
                     help="replace an existing output folder made by this script (otherwise refuse)")
@@ -504,9 +512,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.per_source < 1:
         raise ConfigError("--per-source must be at least 1")
     try:
-        cfg = ProfilingConfig(size=a.size, face_px=tuple(a.face_px), uv_size=a.uv_size)
+        cfg = ProfilingConfig(size=a.size, face_px=tuple(a.face_px), uv_size=a.uv_size,
+                              min_abs_yaw=a.min_abs_yaw, min_abs_pitch=a.min_abs_pitch)
     except ValueError as e:
-        raise ConfigError(f"--face-px / --size: {e}") from e
+        raise ConfigError(f"--face-px / --size / --min-abs-yaw / --min-abs-pitch: {e}") from e
     data = a.data.resolve()
     if a.stats_only:
         if not (a.out / "annotations.jsonl").exists():

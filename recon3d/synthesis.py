@@ -113,6 +113,11 @@ class ProfilingConfig:
     same_side_above: a source whose fitted abs(yaw) exceeds this (degrees) is rendered only on its own
     side (yaw of the same sign): its far side was never seen, and a mirrored, smeared half would
     then face the camera.
+    min_abs_yaw / min_abs_pitch: a pose band for hard-pose sets (both 0 = off, the default draws):
+    with min_abs_yaw > 0 the yaw is drawn uniformly from the part of ``yaw`` with abs(yaw) >=
+    min_abs_yaw (both sides, or the source's own side); with min_abs_pitch > 0 the pitch is drawn
+    uniformly from the part of ``pitch`` with abs(pitch) >= min_abs_pitch (e.g. 65 and 15: the
+    pitched full profiles of the UHDB31 protocol's yaw +-90 x pitch +-30 poses).
     uv_size: UV texture side (texels); min_conf: texels seen at a confidence below this are filled
     (mirror, then inpainting); max_residual: sources whose fit error exceeds this fraction of
     sqrt(w * h) of their landmark box are rejected; nuisance: :class:`NuisanceConfig`.
@@ -127,6 +132,8 @@ class ProfilingConfig:
     roll_sigma: float = 8.0
     shift: float = 1.0
     same_side_above: float = 45.0
+    min_abs_yaw: float = 0.0
+    min_abs_pitch: float = 0.0
     uv_size: int = 128
     min_conf: float = 0.25
     max_residual: float = 0.05
@@ -136,6 +143,10 @@ class ProfilingConfig:
         if ROI_SCALE * self.face_px[1] > self.size:
             raise ValueError(f"face_px up to {self.face_px[1]} does not fit: the 3DDFA ROI "
                              f"({ROI_SCALE:.3f} x face) must lie inside the {self.size} px image")
+        for name, band, rng in (("min_abs_yaw", self.min_abs_yaw, self.yaw),
+                                ("min_abs_pitch", self.min_abs_pitch, self.pitch)):
+            if band < 0 or (band > 0 and band >= max(abs(rng[0]), abs(rng[1]))):
+                raise ValueError(f"{name} = {band:g} leaves no angle in the range {rng}")
 
 
 # --- sources ---------------------------------------------------------------------------------------------
@@ -289,6 +300,20 @@ def _trunc_normal(rng: np.random.Generator, sigma: float, lo: float, hi: float) 
     return float(np.clip(0.0, lo, hi))
 
 
+def _band(rng: np.random.Generator, lo: float, hi: float, min_abs: float) -> float:
+    """Uniform on the part of [lo, hi] with abs(value) >= min_abs (lo <= hi; degrees)."""
+    parts = [(a, b) for a, b in ((lo, min(hi, -min_abs)), (max(lo, min_abs), hi)) if b > a]
+    if not parts:  # the range lies inside the band's gap: its end farthest from 0
+        return float(lo if abs(lo) >= abs(hi) else hi)
+    total = sum(b - a for a, b in parts)
+    u = float(rng.uniform(0.0, total))
+    for a, b in parts:
+        if u <= b - a:
+            return a + u
+        u -= b - a
+    return parts[-1][1]
+
+
 def _choice_weighted(rng: np.random.Generator, items: Sequence[tuple[str, float]]) -> str:
     names = [n for n, _ in items]
     w = np.array([max(0.0, float(x)) for _, x in items])
@@ -360,8 +385,11 @@ def sample_spec(rng: np.random.Generator, cfg: ProfilingConfig, source: Profilin
     lo, hi = cfg.yaw
     if source is not None and abs(float(source.fit.camera["yaw"])) > cfg.same_side_above:
         lo, hi = (max(lo, 0.0), hi) if float(source.fit.camera["yaw"]) > 0 else (lo, min(hi, 0.0))
-    yaw = float(rng.uniform(lo, hi))
-    pitch = _trunc_normal(rng, cfg.pitch_sigma, *cfg.pitch)
+    yaw = _band(rng, lo, hi, cfg.min_abs_yaw) if cfg.min_abs_yaw > 0 else float(rng.uniform(lo, hi))
+    if cfg.min_abs_pitch > 0:
+        pitch = _band(rng, *cfg.pitch, cfg.min_abs_pitch)
+    else:
+        pitch = _trunc_normal(rng, cfg.pitch_sigma, *cfg.pitch)
     roll = _trunc_normal(rng, cfg.roll_sigma, *cfg.roll)
     face = float(rng.uniform(*cfg.face_px))
     slack = max(0.0, (cfg.size - ROI_SCALE * face) / 2.0) * float(np.clip(cfg.shift, 0.0, 1.0))

@@ -1,6 +1,7 @@
 """Train the face / non-face check of ``lm-verify`` (``pipeline/detection/face_check.py``).
 
-    python -m pipeline.detection.train_face_check --workers 2     # writes models/face_check.safetensors
+    python -m pipeline.detection.train_face_check --workers 2 --extra-renders generated/profiling_hard
+                                                    # writes models/face_check.safetensors (~20 min)
 
 Samples are the candidates the shipped front end itself produces, so the check learns exactly the
 mistakes it has to catch: ``dpm`` proposals (threshold -0.6) go through ``lm-verify``'s pool and
@@ -9,7 +10,9 @@ its landmark confidence.
 
 * Face images: face-profiling renders (``generated/profiling``, AFLW / CFP training sources; the
   shipped check used ``python benchmarks/make_profiling.py --sets aflw,cfp --limit-sources 900``,
-  3,508 renders) and real AFLW training crops (validation 10 %
+  3,508 renders), every render of the ``--extra-renders`` sets (the shipped check: the 1,168 pitched
+  full profiles of ``make_profiling.py ... --min-abs-yaw 65 --min-abs-pitch 15``, see
+  ``train_state/README.md``) and real AFLW training crops (validation 10 %
   excluded; padded by 25 % with replicated borders). Each image is first shrunk by a random factor
   in [``min_scale``, 1] so that small faces (40-110 px) are covered. A candidate is a **face** when
   its box matches the ground-truth box (centre inside, size within 2x) with IoU >= 0.4, a
@@ -90,8 +93,12 @@ def noise_image(rng: np.random.Generator, size: int = 200) -> np.ndarray:
     return np.full((size, size), int(rng.integers(256)), np.uint8)
 
 
-def jobs_for(cfg: FaceCheckTrainConfig, renders: Path, aflw: Path, cfp: Path) -> list[dict]:
-    """Source images: {"kind", "path" or "noise" seed, "gt" box or None, "scale"}."""
+def jobs_for(cfg: FaceCheckTrainConfig, renders: Path, aflw: Path, cfp: Path,
+             extra_renders: tuple[Path, ...] = ()) -> list[dict]:
+    """Source images: {"kind", "path" or "noise" seed, "gt" box or None, "yaw" (degrees, NaN when
+    unknown), "scale", "val"}. Every render of each ``extra_renders`` set (e.g. the pitched full
+    profiles of ``make_profiling.py --min-abs-yaw 65 --min-abs-pitch 15``) is added after the others,
+    so the draws for the default sources do not change."""
     from pipeline.splits import aflw_validation_images
 
     rng = np.random.default_rng(cfg.seed)
@@ -99,19 +106,26 @@ def jobs_for(cfg: FaceCheckTrainConfig, renders: Path, aflw: Path, cfp: Path) ->
     if (renders / "annotations.jsonl").exists():
         rows = training_renders(renders)
         for i in rng.choice(len(rows), min(cfg.renders, len(rows)), replace=False):
-            jobs.append({"kind": "render", "path": str(renders / rows[i]["image"]), "gt": list(rows[i]["box"])})
+            jobs.append({"kind": "render", "path": str(renders / rows[i]["image"]), "gt": list(rows[i]["box"]),
+                         "yaw": float(rows[i].get("yaw", math.nan))})
     else:
         log.warning("no face-profiling renders at %s (python benchmarks/make_profiling.py)", renders)
     val = aflw_validation_images()
     rows = [json.loads(line) for line in open(aflw / "annotations.jsonl")]
     rows = [r for r in rows if r["image"] not in val]
     for i in rng.choice(len(rows), min(cfg.aflw, len(rows)), replace=False):
-        jobs.append({"kind": "aflw", "path": str(aflw / rows[i]["image"]), "gt": None})
+        yaw = rows[i].get("yaw")
+        jobs.append({"kind": "aflw", "path": str(aflw / rows[i]["image"]), "gt": None,
+                     "yaw": math.nan if yaw is None else float(yaw)})
     photos = [p for p in sorted((cfp / "images").glob("*/*/*.jpg")) if p.parts[-3] <= "125"]
     for i in rng.choice(len(photos), min(cfg.cfp_negatives, len(photos)), replace=False):
-        jobs.append({"kind": "cfp-neg", "path": str(photos[i]), "gt": None})
+        jobs.append({"kind": "cfp-neg", "path": str(photos[i]), "gt": None, "yaw": math.nan})
     for k in range(cfg.noise):
-        jobs.append({"kind": "noise", "path": f"noise:{cfg.seed}:{k}", "gt": None})
+        jobs.append({"kind": "noise", "path": f"noise:{cfg.seed}:{k}", "gt": None, "yaw": math.nan})
+    for extra in extra_renders:
+        for r in training_renders(extra):
+            jobs.append({"kind": "render", "path": str(extra / r["image"]), "gt": list(r["box"]),
+                         "yaw": float(r.get("yaw", math.nan))})
     for j in jobs:
         j["scale"] = float(rng.uniform(cfg.min_scale, 1.0)) if j["kind"] in ("render", "aflw") else 1.0
         j["val"] = zlib.crc32(j["path"].encode()) % 10 == 0
@@ -176,7 +190,9 @@ def _collect_worker(args) -> list[dict]:
             if y < 0:
                 continue
             out.append({"crop": crop_for(img, b), "conf": landmark_confidence(lm.scores), "y": y,
-                        "val": job["val"], "kind": job["kind"], "src": job["path"]})
+                        "val": job["val"], "kind": job["kind"], "src": job["path"], "yaw": job["yaw"],
+                        "subspace": -1 if lm.yaw_subspace is None else int(lm.yaw_subspace),
+                        "scores": np.asarray(lm.scores, np.float32), "visible": np.asarray(lm.visible, bool)})
     return out
 
 
@@ -194,7 +210,9 @@ def collect(cfg: FaceCheckTrainConfig, jobs: list[dict], cfp: Path, workers: int
     rows.sort(key=lambda r: (r["src"], r["y"], r["conf"]))  # independent of the worker split
     return {"crops": np.stack([r["crop"] for r in rows]), "conf": np.array([r["conf"] for r in rows]),
             "y": np.array([r["y"] for r in rows], np.float32), "val": np.array([r["val"] for r in rows]),
-            "kind": np.array([r["kind"] for r in rows]), "src": np.array([r["src"] for r in rows])}
+            "kind": np.array([r["kind"] for r in rows]), "src": np.array([r["src"] for r in rows]),
+            "yaw": np.array([r["yaw"] for r in rows], float), "subspace": np.array([r["subspace"] for r in rows]),
+            "scores": np.stack([r["scores"] for r in rows]), "visible": np.stack([r["visible"] for r in rows])}
 
 
 def train(cfg: FaceCheckTrainConfig, data: dict, threads: int = 1) -> BoxNet:
@@ -219,7 +237,7 @@ def train(cfg: FaceCheckTrainConfig, data: dict, threads: int = 1) -> BoxNet:
             loss.backward()
             opt.step()
             sched.step()
-            tot += float(loss) * len(idx)
+            tot += float(loss.detach()) * len(idx)
         log.info("epoch %d: loss %.4f", ep + 1, tot / len(x_tr))
     net.eval()
     return net
@@ -275,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.detection.dpm import MODEL_DIR
 
     ap.add_argument("--renders-dir", type=Path, default=REPO / "generated" / "profiling")
+    ap.add_argument("--extra-renders", type=Path, nargs="*", default=[], metavar="DIR",
+                    help="more face-profiling sets whose every render is a face image (e.g. "
+                         "generated/profiling_hard) [none]")
     ap.add_argument("--aflw-dir", type=Path, default=SHARED / "aflw_crops")
     ap.add_argument("--cfp-dir", type=Path, default=SHARED / "cfp_dev")
     ap.add_argument("--models", type=Path, default=MODEL_DIR, help="detector model folder (writes face_check)")
@@ -298,7 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.cache is not None and a.cache.exists():
         data = dict(np.load(a.cache, allow_pickle=False))
     else:
-        data = collect(cfg, jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir), a.cfp_dir, max(1, a.workers))
+        for extra in a.extra_renders:
+            if not (extra / "annotations.jsonl").exists():
+                log.error("--extra-renders %s: no annotations.jsonl (make it with benchmarks/make_profiling.py)", extra)
+                return 2
+        jobs = jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir, tuple(a.extra_renders))
+        data = collect(cfg, jobs, a.cfp_dir, max(1, a.workers))
         if a.cache is not None:
             np.savez(a.cache, **data)
     t1 = time.time()
@@ -324,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
                          "godp_sha256": GodpLandmarker(n_rois=1).model.weights_sha256,
                          "renders_in_set": len(training_renders(a.renders_dir))
                          if (a.renders_dir / "annotations.jsonl").exists() else 0,
+                         "extra_renders": {str(e): len(training_renders(e)) for e in a.extra_renders
+                                           if (e / "annotations.jsonl").exists()},
                          "command": "python -m pipeline.detection.train_face_check "
                                     + " ".join(sys.argv[1:] if argv is None else argv),
                          "collect_seconds": round(t1 - t0, 1), "train_seconds": round(time.time() - t1, 1), **stats}

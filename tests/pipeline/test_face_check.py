@@ -119,3 +119,33 @@ def test_save_state_dict_is_atomic_and_returns_the_file_sha256(tmp_path):
     back = BoxNet(4, outputs=1)
     back.load_state_dict(load_file(str(dest)))
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), back.state_dict().values()))
+
+
+def _render_set(root, n, yaw):
+    import json
+
+    root.mkdir(parents=True)
+    rows = [{"image": f"images/r{k}.jpg", "box": [10, 10, 60 + k, 60], "yaw": yaw} for k in range(n)]
+    (root / "annotations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root
+
+
+def test_extra_render_sets_are_appended_without_changing_the_default_draws(tmp_path):
+    import json
+
+    from pipeline.detection.train_face_check import FaceCheckTrainConfig, jobs_for
+
+    renders = _render_set(tmp_path / "prof", 6, 20.0)
+    hard = _render_set(tmp_path / "hard", 3, -80.0)
+    aflw = tmp_path / "aflw"
+    aflw.mkdir()
+    (aflw / "annotations.jsonl").write_text("".join(json.dumps({"image": f"images/a{k}.jpg", "yaw": 5.0}) + "\n"
+                                                    for k in range(4)))
+    cfg = FaceCheckTrainConfig(renders=4, aflw=2, cfp_negatives=0, noise=2)
+    base = jobs_for(cfg, renders, aflw, tmp_path / "cfp")
+    more = jobs_for(cfg, renders, aflw, tmp_path / "cfp", (hard,))
+    assert more[:len(base)] == base  # same sources, scales and validation flags
+    extra = more[len(base):]
+    assert [j["kind"] for j in extra] == ["render"] * 3
+    assert all(j["path"].startswith(str(hard)) and j["yaw"] == -80.0 and 0.4 <= j["scale"] <= 1.0 for j in extra)
+    assert [j["kind"] for j in base].count("render") == 4 and [j["kind"] for j in base].count("noise") == 2

@@ -244,3 +244,24 @@ def test_make_profiling_cli_is_deterministic(tmp_path):
     assert all((outs["c"] / p).read_bytes() != (outs["b"] / p).read_bytes() for p in sub)
     with pytest.raises(Exception):
         make_profiling.main(common + ["--out", str(outs["a"])])  # exists: needs --overwrite
+
+
+def test_pose_band_draws_only_hard_poses_and_leaves_default_draws_alone(model):
+    src = synthetic_source(model)  # fitted frontal: may be shown on both sides
+    band = ProfilingConfig(min_abs_yaw=65.0, min_abs_pitch=15.0)
+    specs = [sample_spec(sample_rng(3, "band", k), band, src, 0, model) for k in range(60)]
+    yaw = np.array([s.yaw for s in specs])
+    pitch = np.array([s.pitch for s in specs])
+    assert (np.abs(yaw) >= 65).all() and (np.abs(yaw) <= 90).all()
+    assert (np.abs(pitch) >= 15).all() and (np.abs(pitch) <= 40).all()
+    assert (yaw > 0).any() and (yaw < 0).any() and (pitch > 0).any() and (pitch < 0).any()
+    side = synthetic_source(model, key="synthetic/right", yaw=60.0)  # a profile source: its own side only
+    own = [sample_spec(sample_rng(3, "side", k), band, side, 0, model).yaw for k in range(30)]
+    assert all(65 <= y <= 90 for y in own)
+    # off (the default): the same draws as a config without the fields set
+    a = sample_spec(sample_rng(3, "band", 0), ProfilingConfig(), src, 0, model)
+    b = sample_spec(sample_rng(3, "band", 0), ProfilingConfig(min_abs_yaw=0.0, min_abs_pitch=0.0), src, 0, model)
+    assert a == b and abs(a.pitch) < 40
+    for bad in ({"min_abs_yaw": 90.0}, {"min_abs_pitch": -1.0}, {"min_abs_pitch": 45.0}):
+        with pytest.raises(ValueError):
+            ProfilingConfig(**bad)
