@@ -1,7 +1,7 @@
 """Train the face / non-face check of ``lm-verify`` (``pipeline/detection/face_check.py``).
 
     python -m pipeline.detection.train_face_check --workers 2 --extra-renders generated/profiling_hard
-                                                    # writes models/face_check.safetensors (~20 min)
+                                                    # writes models/face_check.safetensors (~16 min)
 
 Samples are the candidates the shipped front end itself produces, so the check learns exactly the
 mistakes it has to catch: ``dpm`` proposals (threshold -0.6) go through ``lm-verify``'s pool and
@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     if a.cache is not None and a.cache.exists():
         data = dict(np.load(a.cache, allow_pickle=False))
+        log.info("candidates read from %s (delete it to collect again: --renders / --extra-renders / --aflw "
+                 "and the other source options apply only when collecting)", a.cache)
     else:
         for extra in a.extra_renders:
             if not (extra / "annotations.jsonl").exists():
