@@ -93,6 +93,12 @@ def noise_image(rng: np.random.Generator, size: int = 200) -> np.ndarray:
     return np.full((size, size), int(rng.integers(256)), np.uint8)
 
 
+def render_job(root: Path, row: dict) -> dict:
+    """The job of one face-profiling render (an annotation row of the set in ``root``)."""
+    return {"kind": "render", "path": str(root / row["image"]), "gt": list(row["box"]),
+            "yaw": float(row.get("yaw", math.nan))}
+
+
 def jobs_for(cfg: FaceCheckTrainConfig, renders: Path, aflw: Path, cfp: Path,
              extra_renders: tuple[Path, ...] = ()) -> list[dict]:
     """Source images: {"kind", "path" or "noise" seed, "gt" box or None, "yaw" (degrees, NaN when
@@ -106,8 +112,7 @@ def jobs_for(cfg: FaceCheckTrainConfig, renders: Path, aflw: Path, cfp: Path,
     if (renders / "annotations.jsonl").exists():
         rows = training_renders(renders)
         for i in rng.choice(len(rows), min(cfg.renders, len(rows)), replace=False):
-            jobs.append({"kind": "render", "path": str(renders / rows[i]["image"]), "gt": list(rows[i]["box"]),
-                         "yaw": float(rows[i].get("yaw", math.nan))})
+            jobs.append(render_job(renders, rows[i]))
     else:
         log.warning("no face-profiling renders at %s (python benchmarks/make_profiling.py)", renders)
     val = aflw_validation_images()
@@ -123,9 +128,7 @@ def jobs_for(cfg: FaceCheckTrainConfig, renders: Path, aflw: Path, cfp: Path,
     for k in range(cfg.noise):
         jobs.append({"kind": "noise", "path": f"noise:{cfg.seed}:{k}", "gt": None, "yaw": math.nan})
     for extra in extra_renders:
-        for r in training_renders(extra):
-            jobs.append({"kind": "render", "path": str(extra / r["image"]), "gt": list(r["box"]),
-                         "yaw": float(r.get("yaw", math.nan))})
+        jobs += [render_job(extra, r) for r in training_renders(extra)]
     for j in jobs:
         j["scale"] = float(rng.uniform(cfg.min_scale, 1.0)) if j["kind"] in ("render", "aflw") else 1.0
         j["val"] = zlib.crc32(j["path"].encode()) % 10 == 0
@@ -249,19 +252,27 @@ def logits_of(net: BoxNet, crops: np.ndarray) -> np.ndarray:
                           or [np.zeros(0)]).astype(float)
 
 
-def fit_fusion(z: np.ndarray, c: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 200) -> tuple:
-    """Logistic regression p = sigmoid(a z + b c + d) by Newton's method; returns (a, b, d)."""
-    X = np.column_stack([z, c, np.ones_like(z)])
-    w = np.zeros(3)
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 200) -> np.ndarray:
+    """Logistic regression p = sigmoid(X w + d) on features X (N, k) by Newton's method, an L2 penalty
+    ``l2`` on w (not on the intercept d); returns (w_1 .. w_k, d)."""
+    X = np.column_stack([X, np.ones(len(X))])
+    k = X.shape[1] - 1
+    w = np.zeros(k + 1)
     for _ in range(iters):
         p = 1 / (1 + np.exp(-np.clip(X @ w, -50, 50)))
-        g = X.T @ (p - y) + l2 * np.r_[w[:2], 0]
-        H = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.diag([1, 1, 0]) + 1e-9 * np.eye(3)
+        g = X.T @ (p - y) + l2 * np.r_[w[:k], 0]
+        H = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.diag(np.r_[np.ones(k), 0]) + 1e-9 * np.eye(k + 1)
         step = np.linalg.solve(H, g)
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    return tuple(float(v) for v in w)
+    return w
+
+
+def fit_fusion(z: np.ndarray, c: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 200) -> tuple:
+    """The fusion p = sigmoid(a z + b c + d) of CNN logits z and landmark confidences c (both (N,)),
+    by :func:`fit_logistic`; returns (a, b, d)."""
+    return tuple(float(v) for v in fit_logistic(np.column_stack([z, c]), y, l2, iters))
 
 
 def choose_floor(p: np.ndarray, y: np.ndarray, src: np.ndarray, neg_image: np.ndarray,

@@ -9,7 +9,7 @@ sys.path.insert(0, '.')
 from pathlib import Path
 from safetensors.torch import load_file
 from pipeline.detection.bbox_cnn import BoxNet
-from pipeline.detection.train_face_check import logits_of, auc
+from pipeline.detection.train_face_check import auc, fit_logistic, logits_of
 
 data = dict(np.load(sys.argv[1], allow_pickle=False))
 man = json.load(open(Path(sys.argv[2]) / 'MANIFEST.json'))['face_check']
@@ -19,17 +19,6 @@ c = data['conf']; y = data['y']; va = data['val']; yaw = np.abs(data['yaw'])
 occ = 1 - data['visible'].mean(1); sub = data['subspace']
 kind = data['kind']
 print('candidates', len(y), 'val', va.sum(), 'val faces', int(y[va].sum()))
-
-def fit(X, y, l2=1e-3, iters=100):
-    X = np.column_stack([X, np.ones(len(X))]); w = np.zeros(X.shape[1])
-    R = l2 * np.eye(X.shape[1]); R[-1, -1] = 0
-    for _ in range(iters):
-        p = 1 / (1 + np.exp(-np.clip(X @ w, -50, 50)))
-        g = X.T @ (p - y) + R @ w
-        H = (X * (p * (1 - p))[:, None]).T @ X + R + 1e-9 * np.eye(len(w))
-        st = np.linalg.solve(H, g); w -= st
-        if np.abs(st).max() < 1e-8: break
-    return w
 
 def prob(X, w):
     X = np.column_stack([X, np.ones(len(X))]); return 1 / (1 + np.exp(-np.clip(X @ w, -50, 50)))
@@ -44,7 +33,7 @@ variants = {
 bins = [(0, 30), (30, 60), (60, 75), (75, 91)]
 face_v = va & (y == 1); non_v = va & (y == 0)
 for name, X in variants.items():
-    w = fit(X[va], y[va]); p = prob(X, w)
+    w = fit_logistic(X[va], y[va]); p = prob(X, w)
     fl = np.sort(p[face_v])[int(np.floor(0.01 * face_v.sum()))]
     rec = [np.mean(p[face_v & (yaw >= a) & (yaw < b)] >= fl) for a, b in bins]
     nb = [int((face_v & (yaw >= a) & (yaw < b)).sum()) for a, b in bins]
