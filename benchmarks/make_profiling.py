@@ -7,6 +7,8 @@ ground truth, and write a landmark set (``annotations.jsonl``, SPEC section 5, p
     python benchmarks/make_profiling.py --limit-sources 20 --out generated/profiling_small
     python benchmarks/make_profiling.py --sets aflw,cfp --limit-sources 600 --per-source 1 --seed 1 \\
         --min-abs-yaw 65 --min-abs-pitch 15 --out generated/profiling_hard     # pitched full profiles
+    python benchmarks/make_profiling.py --sets aflw,cfp --limit-sources 700 --per-source 1 --seed 2 \
+        --min-abs-yaw 65 --min-abs-pitch 15 --pitch 15 40 --out generated/profiling_up   # looking up only
     python benchmarks/make_profiling.py --sets grey --limit-sources 40 --out generated/profiling_grey \\
         --sheet docs/data/profiling_grey_samples.png
 
@@ -455,8 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="hard-pose band: draw the yaw uniformly with abs(yaw) >= DEG (each source on the "
                          "sides it may be shown on) [off]")
     ap.add_argument("--min-abs-pitch", type=float, default=d.min_abs_pitch, metavar="DEG",
-                    help="hard-pose band: draw the pitch uniformly in [-40, -DEG] u [DEG, 40] [off: "
-                         "truncated normal, sigma 15]")
+                    help="hard-pose band: draw the pitch uniformly from the part of --pitch with abs(pitch) "
+                         ">= DEG, e.g. [-40, -DEG] u [DEG, 40] [off: truncated normal, sigma 15]")
+    ap.add_argument("--pitch", type=float, nargs=2, default=d.pitch, metavar=("LO", "HI"),
+                    help=f"pitch range in degrees, positive = looking up as in the UHDB31-protocol sets' "
+                         f"p+30 (e.g. 15 40 with --min-abs-pitch 15: pitched-up only) "
+                         f"[{d.pitch[0]:g} {d.pitch[1]:g}]")
     ap.add_argument("--workers", type=int, default=1, help="worker processes (each single-threaded) [1]")
     ap.add_argument("--overwrite", action="store_true",
                     help="replace an existing output folder made by this script (otherwise refuse)")
@@ -513,9 +519,9 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError("--per-source must be at least 1")
     try:
         cfg = ProfilingConfig(size=a.size, face_px=tuple(a.face_px), uv_size=a.uv_size,
-                              min_abs_yaw=a.min_abs_yaw, min_abs_pitch=a.min_abs_pitch)
+                              min_abs_yaw=a.min_abs_yaw, min_abs_pitch=a.min_abs_pitch, pitch=tuple(a.pitch))
     except ValueError as e:
-        raise ConfigError(f"--face-px / --size / --min-abs-yaw / --min-abs-pitch: {e}") from e
+        raise ConfigError(f"--face-px / --size / --min-abs-yaw / --min-abs-pitch / --pitch: {e}") from e
     data = a.data.resolve()
     if a.stats_only:
         if not (a.out / "annotations.jsonl").exists():

@@ -143,6 +143,9 @@ class ProfilingConfig:
         if ROI_SCALE * self.face_px[1] > self.size:
             raise ValueError(f"face_px up to {self.face_px[1]} does not fit: the 3DDFA ROI "
                              f"({ROI_SCALE:.3f} x face) must lie inside the {self.size} px image")
+        for name, (lo, hi) in (("yaw", self.yaw), ("pitch", self.pitch), ("roll", self.roll)):
+            if not -180.0 <= lo <= hi <= 180.0:
+                raise ValueError(f"{name} range ({lo:g}, {hi:g}) must satisfy -180 <= lo <= hi <= 180")
         for name, band, rng in (("min_abs_yaw", self.min_abs_yaw, self.yaw),
                                 ("min_abs_pitch", self.min_abs_pitch, self.pitch)):
             if band < 0 or (band > 0 and band >= max(abs(rng[0]), abs(rng[1]))):

@@ -265,3 +265,13 @@ def test_pose_band_draws_only_hard_poses_and_leaves_default_draws_alone(model):
     for bad in ({"min_abs_yaw": 90.0}, {"min_abs_pitch": -1.0}, {"min_abs_pitch": 45.0}):
         with pytest.raises(ValueError):
             ProfilingConfig(**bad)
+
+
+def test_pitch_range_restricts_the_band_to_one_side(model):
+    src = synthetic_source(model)
+    up = ProfilingConfig(min_abs_yaw=65.0, min_abs_pitch=15.0, pitch=(15.0, 40.0))
+    pitch = np.array([sample_spec(sample_rng(4, "up", k), up, src, 0, model).pitch for k in range(40)])
+    assert (pitch >= 15).all() and (pitch <= 40).all() and np.ptp(pitch) > 10
+    for bad in ({"pitch": (10.0, -10.0)}, {"pitch": (-200.0, 0.0)}, {"pitch": (0.0, 10.0), "min_abs_pitch": 15.0}):
+        with pytest.raises(ValueError):
+            ProfilingConfig(**bad)
