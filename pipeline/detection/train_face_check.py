@@ -1,7 +1,8 @@
 """Train the face / non-face check of ``lm-verify`` (``pipeline/detection/face_check.py``).
 
-    python -m pipeline.detection.train_face_check --workers 2 --extra-renders generated/profiling_hard
-                                                    # writes models/face_check.safetensors (~16 min)
+    python -m pipeline.detection.train_face_check --workers 2 \
+        --extra-renders generated/profiling_hard generated/profiling_up
+                                                    # writes models/face_check.safetensors (~21 min)
 
 Samples are the candidates the shipped front end itself produces, so the check learns exactly the
 mistakes it has to catch: ``dpm`` proposals (threshold -0.6) go through ``lm-verify``'s pool and
@@ -11,8 +12,8 @@ its landmark confidence.
 * Face images: face-profiling renders (``generated/profiling``, AFLW / CFP training sources; the
   shipped check used ``python benchmarks/make_profiling.py --sets aflw,cfp --limit-sources 900``,
   3,508 renders), every render of the ``--extra-renders`` sets (the shipped check: the 1,168 pitched
-  full profiles of ``make_profiling.py ... --min-abs-yaw 65 --min-abs-pitch 15``, see
-  ``train_state/README.md``) and real AFLW training crops (validation 10 %
+  full profiles of ``make_profiling.py ... --min-abs-yaw 65 --min-abs-pitch 15`` and the 1,365
+  pitched-up ones of ``... --pitch 15 40``, see ``train_state/README.md``) and real AFLW training crops (validation 10 %
   excluded; padded by 25 % with replicated borders). Each image is first shrunk by a random factor
   in [``min_scale``, 1] so that small faces (40-110 px) are covered. A candidate is a **face** when
   its box matches the ground-truth box (centre inside, size within 2x) with IoU >= 0.4, a
