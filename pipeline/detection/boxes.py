@@ -13,6 +13,19 @@ def iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def nested(a, b, contained: float = 0.8, max_area_ratio: float = 0.4) -> bool:
+    """Whether one of two boxes (x0, y0, x1, y1) sits inside the other as a part of it: at least
+    ``contained`` of the smaller box's area lies inside the bigger one and the smaller one has at
+    most ``max_area_ratio`` of its area (e.g. a mouth box inside a face box, or a face inside a box
+    twice its side). Such a pair has IoU <= ``max_area_ratio``, so an IoU merge never joins it."""
+    area = lambda r: max(0.0, r[2] - r[0]) * max(0.0, r[3] - r[1])
+    small, big = (a, b) if area(a) <= area(b) else (b, a)
+    if area(big) <= 0 or area(small) <= 0:
+        return False
+    inter = area((max(small[0], big[0]), max(small[1], big[1]), min(small[2], big[2]), min(small[3], big[3])))
+    return inter >= contained * area(small) and area(small) <= max_area_ratio * area(big)
+
+
 def square_of(box) -> tuple[float, float, float]:
     """(cx, cy, side) of the square of side max(w, h) centred on ``box``."""
     x0, y0, x1, y1 = box

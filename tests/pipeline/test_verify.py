@@ -136,3 +136,35 @@ def test_without_the_check_the_landmark_confidence_ranks():
     img = load_image(fixture_image("takeo"))
     out = plain.verify(img, [Detection(face_box("takeo"), 0.0, "frontal")])
     assert out and plain.floor <= out[0].score <= 1.0
+
+
+def test_nested_boxes():
+    from pipeline.detection.boxes import nested
+
+    face = (100, 100, 200, 200)
+    assert nested(face, (130, 150, 170, 190)) and nested((130, 150, 170, 190), face)  # a mouth box: either order
+    assert nested(face, (50, 50, 250, 250))                     # the face inside a box twice its side
+    assert not nested(face, (110, 110, 190, 190))               # 0.64 of the area: the same face, not a part
+    assert not nested(face, (180, 150, 220, 190))               # half outside: a neighbour, not a part
+    assert not nested(face, (300, 300, 330, 330)) and not nested(face, (0, 0, 0, 0))
+
+
+def test_select_keeps_the_likelier_of_two_nested_faces(verifier):
+    """Of two candidates above the floor that nest, the one with the higher p(face) takes the pair's
+    place (however their landmark confidences rank them); without ``resolve_nested`` both stay."""
+    from types import SimpleNamespace
+
+    from pipeline.detection.verify import LandmarkVerifyRefiner
+
+    face, mouth, other = (100, 100, 200, 200), (130, 150, 170, 190), (300, 100, 400, 200)
+    scored = [(0.9, 0.7, mouth, "a"), (0.8, 0.99, face, "b"), (0.7, 0.95, other, "c")]  # confidence order
+    cfg = dict(floor=0.5, merge_iou=0.5)
+    on = LandmarkVerifyRefiner.select(SimpleNamespace(resolve_nested=True, **cfg), scored)
+    assert [d.box for d in on] == [face, other] and on[0].score == 0.8
+    off = LandmarkVerifyRefiner.select(SimpleNamespace(resolve_nested=False, **cfg), scored)
+    assert [d.box for d in off] == [mouth, face, other]
+    swapped = [(0.9, 0.99, mouth, "a"), (0.8, 0.7, face, "b")]  # the part is the likelier: it stays
+    assert [d.box for d in LandmarkVerifyRefiner.select(SimpleNamespace(resolve_nested=True, **cfg), swapped)] == [mouth]
+    below = [(0.9, 0.7, mouth, "a"), (0.8, 0.3, face, "b")]  # a candidate under the floor never replaces
+    assert [d.box for d in LandmarkVerifyRefiner.select(SimpleNamespace(resolve_nested=True, **cfg), below)] == [mouth]
+    assert "n-" in verifier.cache_token
