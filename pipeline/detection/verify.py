@@ -18,11 +18,12 @@ seed paper's detect -> refine -> landmark cascade:
    (:mod:`pipeline.detection.face_check`), and a candidate below the check's trained floor is not a
    face (without the check: a landmark confidence below ``min_confidence``);
 4. the faces are ranked by landmark confidence and merged when they converged onto the same face
-   (IoU > ``merge_iou``); two faces that *nest* (``resolve_nested``: the smaller one at least 80 %
-   inside the bigger one with at most 0.4 of its area -- a mouth or eye region inside the face, or
-   the face inside a box twice its side) cannot both be faces, and the one with the higher p(face)
-   takes the place of the pair (session 8: on the 308 yaw +-90 / pitch +-30 probes at 256 px the first
-   face then matched on 293 instead of 289, see ``docs/detection/RESULTS.md``). The check *gates* and the landmark network *ranks*: ranking by p(face)
+   (IoU > ``merge_iou``). Optionally (``resolve_nested=True``, off by default) two faces that *nest*
+   (the smaller one at least 80 % inside the bigger one with at most 0.4 of its area: a mouth box
+   inside the face, or the face inside a box twice its side) are resolved to the one with the higher
+   p(face): measured in session 8, it won 4 of 308 pitched full-profile probes at 256 px but lost 4
+   of 300 real AFLW2000-3D check faces (``check_detection.py``: 96.3 -> 95.0 %), so it is not the
+   default (``docs/detection/RESULTS.md``). The check *gates* and the landmark network *ranks*: ranking by p(face)
    itself picked a wrong box on 3 more of 100 real 60-90 degree AFLW2000-3D faces (its CNN logit
    saturates on face-like parts), gating kept the landmark ranking's 92 (session 5,
    ``docs/detection/diagnosis/ana_sim5.py``).
@@ -77,7 +78,7 @@ class LandmarkVerifyRefiner:
 
     def __init__(self, candidates: int = 4, largest: int = 3, iterations: int = 2, min_confidence: float = 0.65,
                  merge_iou: float = 0.5, model_dir=None, landmarker=None, face_check: bool = True,
-                 floor: float | None = None, resolve_nested: bool = True):
+                 floor: float | None = None, resolve_nested: bool = False):
         from landmarks.godp.infer import GodpLandmarker
         from pipeline.detection.bbox_cnn import BboxCnnRefiner
 

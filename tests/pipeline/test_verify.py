@@ -167,4 +167,6 @@ def test_select_keeps_the_likelier_of_two_nested_faces(verifier):
     assert [d.box for d in LandmarkVerifyRefiner.select(SimpleNamespace(resolve_nested=True, **cfg), swapped)] == [mouth]
     below = [(0.9, 0.7, mouth, "a"), (0.8, 0.3, face, "b")]  # a candidate under the floor never replaces
     assert [d.box for d in LandmarkVerifyRefiner.select(SimpleNamespace(resolve_nested=True, **cfg), below)] == [mouth]
-    assert "n-" in verifier.cache_token
+    assert "n-" not in verifier.cache_token  # off by default (it lost real faces, session 8)
+    from pipeline.registry import REFINERS
+    assert "n-" in REFINERS.create("lm-verify", resolve_nested=True).cache_token
