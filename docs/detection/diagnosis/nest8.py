@@ -3,7 +3,6 @@ rec8.py records; first face matches per pose (UHDB31) or per abs(yaw) bin 0 / 1 
     python docs/detection/diagnosis/nest8.py runs/s8/rec_u256.json runs/s8/rec_a.json"""
 import json, sys
 from types import SimpleNamespace
-import numpy as np
 sys.path.insert(0, '.')
 from pipeline.detection.verify import LandmarkVerifyRefiner
 from pipeline.detection.boxes import box_matches

@@ -5,7 +5,6 @@ dev faces of check_detection.py; nest8.py replays the pipeline's selection on th
     python docs/detection/diagnosis/rec8.py aflw2000:100 runs/s8/rec_a.json"""
 import json, sys
 from pathlib import Path
-import numpy as np
 sys.path.insert(0, '.')
 from tqdm import tqdm
 from benchmarks.landmarks_nme import load_annotations
