@@ -7,7 +7,7 @@ ground truth, and write a landmark set (``annotations.jsonl``, SPEC section 5, p
     python benchmarks/make_profiling.py --limit-sources 20 --out generated/profiling_small
     python benchmarks/make_profiling.py --sets aflw,cfp --limit-sources 600 --per-source 1 --seed 1 \\
         --min-abs-yaw 65 --min-abs-pitch 15 --out generated/profiling_hard     # pitched full profiles
-    python benchmarks/make_profiling.py --sets aflw,cfp --limit-sources 700 --per-source 1 --seed 2 \
+    python benchmarks/make_profiling.py --sets aflw,cfp --limit-sources 700 --per-source 1 --seed 2 \\
         --min-abs-yaw 65 --min-abs-pitch 15 --pitch 15 40 --out generated/profiling_up   # looking up only
     python benchmarks/make_profiling.py --sets grey --limit-sources 40 --out generated/profiling_grey \\
         --sheet docs/data/profiling_grey_samples.png

@@ -4,11 +4,19 @@ Boxes are ``(x0, y0, x1, y1)`` in pixels (SPEC section 1)."""
 from __future__ import annotations
 
 
+def area(box) -> float:
+    """Area of a box in px^2 (0 when it is empty or inverted)."""
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def intersection(a, b) -> float:
+    """Area of the overlap of two boxes in px^2."""
+    return area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
+
+
 def iou(a, b) -> float:
     """Intersection over union of two boxes (0 when either is empty)."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
+    inter = intersection(a, b)
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
 
@@ -18,12 +26,10 @@ def nested(a, b, contained: float = 0.8, max_area_ratio: float = 0.4) -> bool:
     ``contained`` of the smaller box's area lies inside the bigger one and the smaller one has at
     most ``max_area_ratio`` of its area (e.g. a mouth box inside a face box, or a face inside a box
     twice its side). Such a pair has IoU <= ``max_area_ratio``, so an IoU merge never joins it."""
-    area = lambda r: max(0.0, r[2] - r[0]) * max(0.0, r[3] - r[1])
     small, big = (a, b) if area(a) <= area(b) else (b, a)
-    if area(big) <= 0 or area(small) <= 0:
+    if area(small) <= 0:
         return False
-    inter = area((max(small[0], big[0]), max(small[1], big[1]), min(small[2], big[2]), min(small[3], big[3])))
-    return inter >= contained * area(small) and area(small) <= max_area_ratio * area(big)
+    return intersection(small, big) >= contained * area(small) and area(small) <= max_area_ratio * area(big)
 
 
 def square_of(box) -> tuple[float, float, float]:

@@ -1,6 +1,6 @@
 """Train the face / non-face check of ``lm-verify`` (``pipeline/detection/face_check.py``).
 
-    python -m pipeline.detection.train_face_check --workers 2 \
+    python -m pipeline.detection.train_face_check --workers 2 \\
         --extra-renders generated/profiling_hard generated/profiling_up
                                                     # writes models/face_check.safetensors (~21 min)
 
