@@ -27,7 +27,7 @@ from tqdm import tqdm
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from landmarks.metrics import YAW_BINS, auc, box_size, ced, nme, yaw_bin_label  # noqa: E402
+from landmarks.metrics import YAW_BINS, auc, ced, nme, yaw_bin_label  # noqa: E402
 from benchmarks.plotting import save_figure  # noqa: E402
 from pipeline.cli import write_json  # noqa: E402
 from pipeline.errors import FaceError  # noqa: E402

@@ -36,7 +36,6 @@ import argparse
 import csv
 import json
 import logging
-import math
 import multiprocessing as mp
 import os
 import shutil

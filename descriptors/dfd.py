@@ -112,7 +112,7 @@ def fisher_filters(pdvs: np.ndarray, masks: np.ndarray, labels: np.ndarray, n_fi
         m_all += mc * n[:, None]
         cnt_all += n
     m_all /= np.maximum(cnt_all, 1)[:, None]
-    dists, diffs, ws = [], [], []
+    dists, diffs = [], []
     for c, (mc, n) in means.items():
         sel = labels == c
         x, mk = pdvs[sel], masks[sel]

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from pipeline.cli import (EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, add_stage_args, config_from_args, error_line,
                           expand_inputs, guarded_main, setup_logging, write_json)
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--save-debug", metavar="DIR",
                     help="write per probe the detected box + landmarks overlay (PNG) and, when the pipeline "
                          "made them, the fitted mesh (OBJ), the UV texture (PNG) and the frontalised face (PNG)")
-    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars (gallery enrolment, probes)")
     add_stage_args(ap, descriptor=True)
     return ap
 
@@ -196,7 +197,8 @@ def run(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     debug = DebugWriter(a.save_debug, pipe) if a.save_debug else None
     results, n_ok = [], 0
-    for k, p in enumerate(probes):
+    bar = tqdm(probes, desc="identifying probes", unit="img", disable=a.no_progress or len(probes) < 2)
+    for k, p in enumerate(bar):
         rec = {"probe": str(p), "status": "ok", "message": "", "candidates": []}
         try:
             image = load_image(p, a.max_pixels)

@@ -32,12 +32,13 @@ CONTEXT = 1.5    # crop side / detector box side
 
 class BoxNet(nn.Module):
     """4 conv blocks (3x3 conv, BN, ReLU, 2x2 max-pool) + global average + 2 FC; ~0.1 M params.
-    Input (B, 1, 64, 64) float in [0, 1]-ish (x / 255 - 0.5); output (B, ``outputs``): t for the box
+    Input (B, ``in_channels``, 64, 64) float in [0, 1]-ish (x / 255 - 0.5): one crop, or the crops of
+    one box at several context factors (:func:`crops_for`); output (B, ``outputs``): t for the box
     regressor (4), one face / non-face logit for ``pipeline.detection.face_check`` (1)."""
 
-    def __init__(self, width: int = 16, outputs: int = 4):
+    def __init__(self, width: int = 16, outputs: int = 4, in_channels: int = 1):
         super().__init__()
-        chans = [1, width, 2 * width, 4 * width, 6 * width]
+        chans = [in_channels, width, 2 * width, 4 * width, 6 * width]
         layers = []
         for a, b in zip(chans[:-1], chans[1:]):
             layers += [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True),
@@ -51,16 +52,22 @@ class BoxNet(nn.Module):
         return self.head(f)
 
 
-def crop_for(gray: np.ndarray, box) -> np.ndarray:
-    """The network input for a detector ``box``: (SIZE, SIZE) uint8, border replicated."""
+def crop_for(gray: np.ndarray, box, context: float = CONTEXT) -> np.ndarray:
+    """The network input for a detector ``box``: (SIZE, SIZE) uint8, the square of side ``context`` x
+    the box's side on its centre, border replicated."""
     import cv2
 
     from landmarks.roi import Roi
 
     cx, cy, s = square_of(box)
-    m = Roi(cx, cy, CONTEXT * max(s, 1.0)).matrix(SIZE)
-    return cv2.warpAffine(gray, m, (SIZE, SIZE), flags=cv2.INTER_AREA if s * CONTEXT > 2 * SIZE else cv2.INTER_LINEAR,
+    m = Roi(cx, cy, context * max(s, 1.0)).matrix(SIZE)
+    return cv2.warpAffine(gray, m, (SIZE, SIZE), flags=cv2.INTER_AREA if s * context > 2 * SIZE else cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE)
+
+
+def crops_for(gray: np.ndarray, box, contexts=(CONTEXT,)) -> np.ndarray:
+    """:func:`crop_for` at each context factor: (len(contexts), SIZE, SIZE) uint8."""
+    return np.stack([crop_for(gray, box, c) for c in contexts])
 
 
 def encode(det_box, gt_box) -> np.ndarray:
@@ -84,7 +91,9 @@ def decode(det_box, t) -> tuple[float, float, float, float]:
 
 
 def to_input(crops: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(crops.astype(np.float32)[:, None] / 255.0 - 0.5)
+    """uint8 crops (N, H, W), or (N, C, H, W) with C context factors -> network input (N, C, H, W)."""
+    x = crops.astype(np.float32)
+    return torch.from_numpy((x[:, None] if x.ndim == 3 else x) / 255.0 - 0.5)
 
 
 class BboxCnnRefiner:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pipeline.detection.bbox_cnn import BoxNet, crop_for, to_input
+from pipeline.detection.bbox_cnn import CONTEXT, BoxNet, crops_for, to_input
 
 
 def fuse(logit: np.ndarray, confidence: np.ndarray, coef) -> np.ndarray:
@@ -56,7 +56,8 @@ class FaceCheck:
             raise ModelFileError("the detector manifest has no 'face_check' entry: train it with "
                                  "'python -m pipeline.detection.train_face_check'")
         path = verify_file(model_dir / entry["file"], entry["sha256"], "face-check weights")
-        self.net = BoxNet(int(entry.get("width", 16)), outputs=1)
+        self.contexts = tuple(float(c) for c in entry.get("contexts", [CONTEXT]))
+        self.net = BoxNet(int(entry.get("width", 16)), outputs=1, in_channels=len(self.contexts))
         self.net.load_state_dict(load_file(str(path)))
         self.net.eval()
         self.coef = tuple(float(v) for v in entry["fusion"])
@@ -69,7 +70,7 @@ class FaceCheck:
         """CNN logits (N,) for boxes on a uint8 gray image."""
         if not boxes:
             return np.zeros(0)
-        x = to_input(np.stack([crop_for(gray, b) for b in boxes]))
+        x = to_input(np.stack([crops_for(gray, b, self.contexts) for b in boxes]))
         return self.net(x)[:, 0].numpy().astype(float)
 
     def probability(self, gray: np.ndarray, boxes: list, confidences) -> np.ndarray:

@@ -76,13 +76,14 @@ def padded_aflw_crop(img: np.ndarray) -> tuple[np.ndarray, tuple]:
 
 
 def mirrored_batches(crops: np.ndarray, batch: int, rng: np.random.Generator):
-    """One epoch of shuffled minibatches of (N, H, W) ``crops``: yields (indices, the crops with a
-    random half mirrored left-right, the mirror flags)."""
+    """One epoch of shuffled minibatches of (N, H, W) or (N, C, H, W) ``crops``: yields (indices, the
+    crops with a random half mirrored left-right, the mirror flags)."""
     perm = rng.permutation(len(crops))
     for a in range(0, len(perm), batch):
         idx = perm[a:a + batch]
         flip = rng.random(len(idx)) < 0.5
-        yield idx, np.ascontiguousarray(np.where(flip[:, None, None], crops[idx][:, :, ::-1], crops[idx])), flip
+        mask = flip.reshape(-1, *([1] * (crops.ndim - 1)))
+        yield idx, np.ascontiguousarray(np.where(mask, crops[idx][..., ::-1], crops[idx])), flip
 
 
 def collect(cfg: BboxTrainConfig, renders: Path, aflw: Path, det: DpmDetector) -> dict:

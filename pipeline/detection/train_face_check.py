@@ -17,8 +17,20 @@ its landmark confidence.
   excluded; padded by 25 % with replicated borders). Each image is first shrunk by a random factor
   in [``min_scale``, 1] so that small faces (40-110 px) are covered. A candidate is a **face** when
   its box matches the ground-truth box (centre inside, size within 2x) with IoU >= 0.4, a
-  **non-face** when its IoU is below 0.15 and its centre lies outside the ground-truth box; the
-  ones in between are not used.
+  **non-face** when its IoU is below 0.15 and its centre lies outside the ground-truth box
+  (``background``); the ones in between are not used. Every candidate is cached with its label
+  (:func:`label_candidate`), box and ground-truth box, so the rules below can be tried on one
+  collection.
+* Options measured in session 9 and **off by default** (they did not improve the front end,
+  ``docs/detection/RESULTS.md``): ``--parts-negative`` also makes **face parts** (side at most
+  ``part_side`` = 0.5 of the face's, at least ``part_inside`` = 70 % inside the face box: an eye,
+  nose or mouth box) and **boxes around the face** (side at least 2x the face's, covering at least
+  90 % of it) non-faces -- no box of either kind can match the face
+  (:func:`pipeline.detection.boxes.box_matches`) -- and adds ``--sampled-parts`` /
+  ``--sampled-around`` such boxes drawn on every face image (:func:`sample_part_boxes`; CNN samples
+  only); ``--offcentre-negative`` makes boxes whose centre lies off the face but overlap it by IoU >=
+  0.15 non-faces; ``--contexts 1.5 3.0`` gives the CNN a second crop with twice the context (one
+  input channel each; the manifest records the factors and :class:`FaceCheck` crops accordingly).
 * Non-face images: CFP photos of the training subjects 001-125 with the head painted out (as the
   dpm negatives), and ``noise`` synthetic images (uniform / blurred noise, gradients, flat): every
   candidate is a non-face.
@@ -48,7 +60,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline.detection.bbox_cnn import BoxNet, crop_for, to_input
+from pipeline.detection.bbox_cnn import BoxNet, crops_for, to_input
 from pipeline.detection.train_bbox import mirrored_batches, padded_aflw_crop, training_renders
 from pipeline.detection.train_dpm import REPO, SHARED
 
@@ -71,6 +83,57 @@ class FaceCheckTrainConfig:
     max_fp: float | None = None
     pos_iou: float = 0.4
     neg_iou: float = 0.15
+    parts_negative: bool = False
+    offcentre_negative: bool = False
+    part_side: float = 0.5
+    part_inside: float = 0.7
+    around_side: float = 2.0
+    around_cover: float = 0.9
+    sampled_parts: int = 0
+    sampled_around: float = 0.0
+    contexts: tuple[float, ...] = (1.5,)
+
+
+LABELS = ("face", "background", "part", "around", "offcentre", "between")
+
+
+def label_candidate(box, gt, cfg: FaceCheckTrainConfig) -> str:
+    """What a re-centred candidate ``box`` is on an image whose face has the ground-truth box ``gt``
+    (both (x0, y0, x1, y1) px; ``gt`` None on a non-face image): one of :data:`LABELS` (module
+    docstring; the side ratio is sqrt(area ratio), as in
+    :func:`pipeline.detection.boxes.box_matches`)."""
+    from pipeline.detection.boxes import area, box_matches, intersection, iou
+
+    if gt is None:
+        return "background"
+    o = iou(box, gt)
+    if box_matches(box, gt) and o >= cfg.pos_iou:
+        return "face"
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    if not (gt[0] <= cx <= gt[2] and gt[1] <= cy <= gt[3]):
+        return "background" if o < cfg.neg_iou else "offcentre"
+    a, g = area(box), area(gt)
+    if a <= 0 or g <= 0:
+        return "between"
+    side, inter = (a / g) ** 0.5, intersection(box, gt)
+    if side <= cfg.part_side and inter >= cfg.part_inside * a:
+        return "part"
+    if side >= cfg.around_side and inter >= cfg.around_cover * g:
+        return "around"
+    return "between"
+
+
+def labels_to_targets(labels: np.ndarray, parts_negative: bool, offcentre_negative: bool = False) -> np.ndarray:
+    """Training targets (N,) float32 from candidate labels: 1 face, 0 non-face, -1 not used."""
+    labels = np.asarray(labels)
+    y = np.full(len(labels), -1.0, np.float32)
+    y[labels == "face"] = 1
+    y[labels == "background"] = 0
+    if parts_negative:
+        y[np.isin(labels, ["part", "around"])] = 0
+    if offcentre_negative:
+        y[labels == "offcentre"] = 0
+    return y
 
 
 def noise_image(rng: np.random.Generator, size: int = 200) -> np.ndarray:
@@ -165,10 +228,9 @@ def load_job(job: dict, cfp: Path) -> tuple[np.ndarray | None, tuple | None]:
 
 
 def _collect_worker(args) -> list[dict]:
-    jobs, cfp, pos_iou, neg_iou = args
+    jobs, cfp, cfg = args
     torch.set_num_threads(1)
     from landmarks.godp.infer import GodpLandmarker
-    from pipeline.detection.boxes import box_matches, iou
     from pipeline.detection.dpm import DpmDetector
     from pipeline.detection.verify import LandmarkVerifyRefiner, landmark_confidence
 
@@ -184,47 +246,111 @@ def _collect_worker(args) -> list[dict]:
             continue
         boxes, lms = ver.converge(img, pool)
         for b, lm in zip(boxes, lms):
-            if gt is None:
-                y = 0
-            else:
-                o = iou(b, gt)
-                cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-                inside = gt[0] <= cx <= gt[2] and gt[1] <= cy <= gt[3]
-                y = 1 if (box_matches(b, gt) and o >= pos_iou) else (0 if (o < neg_iou and not inside) else -1)
-            if y < 0:
-                continue
-            out.append({"crop": crop_for(img, b), "conf": landmark_confidence(lm.scores), "y": y,
+            out.append({"crop": crops_for(img, b, cfg.contexts), "conf": landmark_confidence(lm.scores),
+                        "label": label_candidate(b, gt, cfg), "box": np.asarray(b, np.float64),
+                        "gt": np.asarray(gt if gt is not None else (np.nan,) * 4, np.float64),
                         "val": job["val"], "kind": job["kind"], "src": job["path"], "yaw": job["yaw"],
                         "subspace": -1 if lm.yaw_subspace is None else int(lm.yaw_subspace),
                         "scores": np.asarray(lm.scores, np.float32), "visible": np.asarray(lm.visible, bool)})
     return out
 
 
+def sample_part_boxes(gt, rng: np.random.Generator, cfg: FaceCheckTrainConfig) -> list[tuple]:
+    """Square non-face boxes drawn on a face with ground-truth box ``gt`` (x0, y0, x1, y1) px:
+    ``sampled_parts`` face parts (side 0.25-``part_side`` of the face's sqrt(area), entirely inside
+    ``gt``) and, with probability ``sampled_around``, one box around the face (side
+    ``around_side``-1.5x that, containing ``gt``). Every box is a ``part`` / ``around`` by
+    :func:`label_candidate`."""
+    x0, y0, x1, y1 = (float(v) for v in gt)
+    face = ((x1 - x0) * (y1 - y0)) ** 0.5
+    out = []
+    for _ in range(cfg.sampled_parts):
+        side = min(face * rng.uniform(0.25, cfg.part_side), x1 - x0, y1 - y0)
+        bx, by = rng.uniform(x0, x1 - side), rng.uniform(y0, y1 - side)
+        out.append((bx, by, bx + side, by + side))
+    if rng.random() < cfg.sampled_around:
+        side = max(face * rng.uniform(cfg.around_side, 1.5 * cfg.around_side), x1 - x0, y1 - y0) + 1.0
+        # centre anywhere on the face box: the box then contains it (side >= 2x its width and height)
+        bx, by = rng.uniform(x0 - side / 2, x1 - side / 2), rng.uniform(y0 - side / 2, y1 - side / 2)
+        out.append((bx, by, bx + side, by + side))
+    return out
+
+
+def sampled_part_crops(cfg: FaceCheckTrainConfig, jobs: list[dict], cfp: Path) -> dict:
+    """Network crops of :func:`sample_part_boxes` on every face image of ``jobs`` (no landmark
+    network involved): non-face samples for the CNN only -- the front end's own part candidates are
+    too few (about 3 % of the candidates) to teach it that a mouth box is not a face. Returns
+    {"crops" (N, C, 64, 64) uint8 (C = len(cfg.contexts)), "val" (N,) bool, "label" (N,)};
+    deterministic for ``cfg.seed``."""
+    rng = np.random.default_rng([cfg.seed, 9])
+    crops, val, label = [], [], []
+    for job in tqdm([j for j in jobs if j["kind"] in ("render", "aflw")], desc="sampled face parts",
+                    unit="img", mininterval=10):
+        img, gt = load_job(job, cfp)
+        if img is None or gt is None:
+            continue
+        for b in sample_part_boxes(gt, rng, cfg):
+            crops.append(crops_for(img, b, cfg.contexts))
+            val.append(job["val"])
+            label.append(label_candidate(b, gt, cfg))
+    if not crops:
+        return {"crops": np.zeros((0, len(cfg.contexts), 64, 64), np.uint8), "val": np.zeros(0, bool),
+                "label": np.zeros(0, "<U10")}
+    return {"crops": np.stack(crops), "val": np.array(val), "label": np.array(label)}
+
+
+def recrop(data: dict, jobs: list[dict], cfp: Path, contexts: tuple[float, ...]) -> np.ndarray:
+    """The crops (N, C, 64, 64) of the cached candidates of ``data`` (their "src" image and re-centred
+    "box") at other context factors, without running the front end again (``jobs`` from
+    :func:`jobs_for` with the options of the collection)."""
+    by_src = {j["path"]: j for j in jobs}
+    out = np.zeros((len(data["src"]), len(contexts), 64, 64), np.uint8)
+    order = np.argsort(data["src"], kind="stable")
+    last, img = None, None
+    for i in tqdm(order, desc="candidate crops", unit="crop", mininterval=10):
+        src = str(data["src"][i])
+        if src != last:
+            if src not in by_src:
+                raise ValueError(f"cached candidate of {src}: not among the source images of these options; "
+                                 "delete the cache to collect again")
+            img, _ = load_job(by_src[src], cfp)
+            last = src
+        out[i] = crops_for(img, data["box"][i], contexts)
+    return out
+
+
 def collect(cfg: FaceCheckTrainConfig, jobs: list[dict], cfp: Path, workers: int) -> dict:
-    """Candidates of every job (in ``workers`` processes), as arrays."""
+    """Candidates of every job (in ``workers`` processes), as arrays: all of them, with their
+    ``label`` (:func:`label_candidate`), re-centred ``box`` and ground-truth box ``gt`` (NaN on
+    non-face images), so that a cache can be relabelled without collecting again."""
     import multiprocessing as mp
 
-    chunks = [(jobs[i::workers], cfp, cfg.pos_iou, cfg.neg_iou) for i in range(workers)]
+    chunks = [(jobs[i::workers], cfp, cfg) for i in range(workers)]
     if workers > 1:
         with mp.get_context("spawn").Pool(workers) as pool:
             parts = pool.map(_collect_worker, chunks)
     else:
         parts = [_collect_worker(chunks[0])]
     rows = [r for part in parts for r in part]
-    rows.sort(key=lambda r: (r["src"], r["y"], r["conf"]))  # independent of the worker split
+    rows.sort(key=lambda r: (r["src"], r["label"], r["conf"]))  # independent of the worker split
     return {"crops": np.stack([r["crop"] for r in rows]), "conf": np.array([r["conf"] for r in rows]),
-            "y": np.array([r["y"] for r in rows], np.float32), "val": np.array([r["val"] for r in rows]),
+            "label": np.array([r["label"] for r in rows]), "box": np.stack([r["box"] for r in rows]),
+            "gt": np.stack([r["gt"] for r in rows]), "val": np.array([r["val"] for r in rows]),
             "kind": np.array([r["kind"] for r in rows]), "src": np.array([r["src"] for r in rows]),
             "yaw": np.array([r["yaw"] for r in rows], float), "subspace": np.array([r["subspace"] for r in rows]),
             "scores": np.stack([r["scores"] for r in rows]), "visible": np.stack([r["visible"] for r in rows])}
 
 
-def train(cfg: FaceCheckTrainConfig, data: dict, threads: int = 1) -> BoxNet:
+def train(cfg: FaceCheckTrainConfig, data: dict, threads: int = 1, extra_negatives: np.ndarray | None = None) -> BoxNet:
+    """The CNN on the training candidates of ``data`` (and ``extra_negatives`` crops, non-faces)."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(threads)
-    net = BoxNet(cfg.width, outputs=1)
+    net = BoxNet(cfg.width, outputs=1, in_channels=len(cfg.contexts))
     tr = ~data["val"]
-    x_tr, y_tr = data["crops"][tr], torch.from_numpy(data["y"][tr])
+    x_tr, y_tr = data["crops"][tr], data["y"][tr]
+    if extra_negatives is not None and len(extra_negatives):
+        x_tr, y_tr = np.concatenate([x_tr, extra_negatives]), np.concatenate([y_tr, np.zeros(len(extra_negatives), np.float32)])
+    y_tr = torch.from_numpy(y_tr)
     pos = float(y_tr.mean())
     weight = torch.tensor((1 - pos) / max(pos, 1e-6))  # balance faces and non-faces
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
@@ -315,18 +441,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--aflw", type=int, default=d.aflw, help="AFLW training crops to sample")
     ap.add_argument("--cfp-negatives", type=int, default=d.cfp_negatives, help="painted-out CFP training photos")
     ap.add_argument("--noise", type=int, default=d.noise, help="synthetic non-face images")
+    ap.add_argument("--parts-negative", action=argparse.BooleanOptionalAction, default=d.parts_negative,
+                    help="face parts and boxes around the face (module docstring) are non-face samples "
+                         "[default: off]")
+    ap.add_argument("--offcentre-negative", action=argparse.BooleanOptionalAction, default=d.offcentre_negative,
+                    help="boxes whose centre lies off the face box but overlap it by IoU >= 0.15 are non-face "
+                         "samples [default: off]")
+    ap.add_argument("--sampled-parts", type=int, default=d.sampled_parts,
+                    help="face-part boxes drawn on every face image as extra non-face samples for the CNN "
+                         "(sample_part_boxes) [%(default)s]")
+    ap.add_argument("--sampled-around", type=float, default=d.sampled_around,
+                    help="probability of one box around the face per face image, another non-face sample [%(default)s]")
+    ap.add_argument("--contexts", type=float, nargs="+", default=list(d.contexts), metavar="F",
+                    help="context factors of the CNN's crops (crop side / box side), one input channel each "
+                         "[%(default)s]: the wide one shows whether the box is a part of a bigger face")
     ap.add_argument("--epochs", type=int, default=d.epochs)
     ap.add_argument("--workers", type=int, default=1, help="processes collecting candidates")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for training")
     ap.add_argument("--cache", type=Path, default=None, help="save / reuse the collected candidates (.npz)")
     a = ap.parse_args(argv)
+    if any(c <= 0 for c in a.contexts) or a.sampled_parts < 0 or not 0 <= a.sampled_around <= 1:
+        ap.error("--contexts must be positive, --sampled-parts >= 0 and --sampled-around in [0, 1]")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from pipeline.detection.dpm import load_manifest, write_manifest
     from pipeline.detection.face_check import fuse
     from pipeline.modelfiles import save_state_dict
 
     cfg = FaceCheckTrainConfig(renders=a.renders, aflw=a.aflw, cfp_negatives=a.cfp_negatives, noise=a.noise,
-                               epochs=a.epochs)
+                               epochs=a.epochs, parts_negative=a.parts_negative,
+                               offcentre_negative=a.offcentre_negative,
+                               sampled_parts=a.sampled_parts, sampled_around=a.sampled_around,
+                               contexts=tuple(a.contexts))
     t0 = time.time()
     if a.cache is not None and a.cache.exists():
         data = dict(np.load(a.cache, allow_pickle=False))
@@ -339,11 +484,32 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
         jobs = jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir, tuple(a.extra_renders))
         data = collect(cfg, jobs, a.cfp_dir, max(1, a.workers))
+        data["contexts"] = np.array(cfg.contexts, float)
         if a.cache is not None:
             np.savez(a.cache, **data)
+    if tuple(data.pop("contexts", np.array([1.5])).tolist()) != cfg.contexts:  # cropped at other contexts
+        if "box" not in data:
+            log.error("%s holds no candidate boxes (a cache before session 9): delete it to collect again", a.cache)
+            return 2
+        data["crops"] = recrop(data, jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir, tuple(a.extra_renders)),
+                               a.cfp_dir, cfg.contexts)
+    parts = None
+    if cfg.sampled_parts > 0 or cfg.sampled_around > 0:  # cheap (no network): drawn every time
+        parts = sampled_part_crops(cfg, jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir, tuple(a.extra_renders)),
+                                   a.cfp_dir)
     t1 = time.time()
-    log.info("%d candidates (%d faces) from %d images", len(data["y"]), int(data["y"].sum()), len(set(data["src"])))
-    net = train(cfg, data, a.threads)
+    label_counts = {}
+    if "label" in data:  # caches before session 9 hold the used candidates and their targets only
+        if "box" in data:  # label again by the rules of this configuration
+            data["label"] = np.array([label_candidate(b, None if np.isnan(g).any() else tuple(g), cfg)
+                                      for b, g in zip(data["box"].astype(float), data["gt"].astype(float))])
+        label_counts = {k: int((data["label"] == k).sum()) for k in LABELS}
+        data["y"] = labels_to_targets(data["label"], cfg.parts_negative, cfg.offcentre_negative)
+        keep = data["y"] >= 0
+        data = {k: v[keep] for k, v in data.items()}
+    log.info("%d candidates used (%d faces) from %d images; all candidates by label: %s", len(data["y"]),
+             int(data["y"].sum()), len(set(data["src"])), label_counts or "(not in this cache)")
+    net = train(cfg, data, a.threads, None if parts is None else parts["crops"][~parts["val"]])
     va = data["val"]
     z = logits_of(net, data["crops"])
     coef = fit_fusion(z[va], data["conf"][va], data["y"][va])
@@ -353,13 +519,18 @@ def main(argv: list[str] | None = None) -> int:
     yv, cv = data["y"][va], data["conf"][va]
     stats.update({
         "val_auc_fused": auc(p[va], yv), "val_auc_cnn": auc(z[va], yv), "val_auc_landmark_confidence": auc(cv, yv),
-        "train_candidates": int((~va).sum()), "train_faces": int(data["y"][~va].sum())})
+        "train_candidates": int((~va).sum()), "train_faces": int(data["y"][~va].sum()),
+        "candidate_labels": label_counts})
+    if parts is not None:
+        zp = logits_of(net, parts["crops"][parts["val"]])
+        stats.update({"sampled_nonfaces": {k: int((parts["label"] == k).sum()) for k in ("part", "around")},
+                      "val_sampled_nonfaces_cnn_negative": float(np.mean(zp < 0)) if len(zp) else float("nan")})
     dest = a.models / "face_check.safetensors"
     digest = save_state_dict(net, dest)
     from landmarks.godp.infer import GodpLandmarker
 
     man = load_manifest(a.models)
-    man["face_check"] = {"file": dest.name, "sha256": digest, "width": cfg.width,
+    man["face_check"] = {"file": dest.name, "sha256": digest, "width": cfg.width, "contexts": list(cfg.contexts),
                          "fusion": list(coef), "floor": round(floor, 6), "config": asdict(cfg),
                          "godp_sha256": GodpLandmarker(n_rois=1).model.weights_sha256,
                          "renders_in_set": len(training_renders(a.renders_dir))

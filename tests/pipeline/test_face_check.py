@@ -149,3 +149,74 @@ def test_extra_render_sets_are_appended_without_changing_the_default_draws(tmp_p
     assert [j["kind"] for j in extra] == ["render"] * 3
     assert all(j["path"].startswith(str(hard)) and j["yaw"] == -80.0 and 0.4 <= j["scale"] <= 1.0 for j in extra)
     assert [j["kind"] for j in base].count("render") == 4 and [j["kind"] for j in base].count("noise") == 2
+
+
+def test_candidates_are_labelled_face_background_part_around_or_offcentre():
+    from pipeline.detection.train_face_check import FaceCheckTrainConfig, label_candidate
+
+    cfg = FaceCheckTrainConfig()
+    gt = (100.0, 100.0, 200.0, 200.0)
+    assert label_candidate((95, 98, 205, 206), gt, cfg) == "face"
+    assert label_candidate((0, 0, 50, 50), gt, cfg) == "background"            # off the face
+    assert label_candidate((120, 150, 160, 190), gt, cfg) == "part"            # a mouth box: side 0.4
+    assert label_candidate((40, 40, 260, 260), gt, cfg) == "around"           # side 2.2, covers the face
+    assert label_candidate((160, 100, 260, 200), gt, cfg) == "offcentre"       # centre off the face, IoU 0.25
+    assert label_candidate((110, 100, 210, 200), gt, cfg) == "face"
+    assert label_candidate((120, 150, 160, 190), None, cfg) == "background"     # a non-face image
+    # a part only counts when it lies on the face; half of it outside is 'between'
+    assert label_candidate((180, 150, 220, 190), gt, cfg) == "between"
+
+
+def test_parts_become_non_faces_only_when_asked():
+    from pipeline.detection.train_face_check import labels_to_targets
+
+    labels = np.array(["face", "background", "part", "around", "offcentre", "between"])
+    assert labels_to_targets(labels, True, True).tolist() == [1, 0, 0, 0, 0, -1]
+    assert labels_to_targets(labels, True, False).tolist() == [1, 0, 0, 0, -1, -1]
+    assert labels_to_targets(labels, False, False).tolist() == [1, 0, -1, -1, -1, -1]
+
+
+def test_sampled_part_boxes_are_parts_or_boxes_around_the_face():
+    from pipeline.detection.train_face_check import FaceCheckTrainConfig, label_candidate, sample_part_boxes
+
+    cfg = FaceCheckTrainConfig(sampled_parts=3, sampled_around=1.0)
+    rng = np.random.default_rng(0)
+    for gt in [(100.0, 100.0, 200.0, 200.0), (20.0, 40.0, 115.0, 175.0), (0.0, 0.0, 30.0, 60.0)]:
+        boxes = sample_part_boxes(gt, rng, cfg)
+        assert len(boxes) == 4
+        assert [label_candidate(b, gt, cfg) for b in boxes[:3]] == ["part"] * 3
+        assert label_candidate(boxes[3], gt, cfg) == "around"
+        assert all(abs((b[2] - b[0]) - (b[3] - b[1])) < 1e-9 for b in boxes)  # squares, as the candidates
+
+
+def test_crops_at_several_contexts_and_their_mirrors():
+    from pipeline.detection.bbox_cnn import crop_for, crops_for, to_input
+    from pipeline.detection.train_bbox import mirrored_batches
+
+    img = (np.arange(200 * 200) % 251).astype(np.uint8).reshape(200, 200)
+    box = (80.0, 70.0, 120.0, 110.0)
+    c = crops_for(img, box, (1.5, 3.0))
+    assert c.shape == (2, 64, 64) and np.array_equal(c[0], crop_for(img, box))
+    assert not np.array_equal(c[0], c[1])
+    assert tuple(to_input(c[None]).shape) == (1, 2, 64, 64) and tuple(to_input(c[:1]).shape) == (1, 1, 64, 64)
+    stack = np.stack([c, c[:, ::-1]])  # (2, 2, 64, 64)
+    for idx, out, flip in mirrored_batches(stack, 2, np.random.default_rng(3)):
+        for k, i in enumerate(idx):  # a mirrored sample has every channel flipped left-right, nothing else
+            assert np.array_equal(out[k], stack[i][..., ::-1] if flip[k] else stack[i])
+
+
+def test_cached_candidates_are_cropped_again_at_other_contexts(tmp_path):
+    import cv2
+
+    from pipeline.detection.bbox_cnn import crops_for
+    from pipeline.detection.train_face_check import recrop
+
+    img = np.random.default_rng(0).integers(0, 256, (120, 160), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "a.png"), img)
+    jobs = [{"kind": "render", "path": str(tmp_path / "a.png"), "gt": [40, 30, 100, 90], "scale": 1.0}]
+    data = {"src": np.array([str(tmp_path / "a.png")] * 2), "box": np.array([[40, 30, 100, 90], [10, 10, 30, 30]], np.float32)}
+    out = recrop(data, jobs, tmp_path, (1.5, 3.0))
+    assert out.shape == (2, 2, 64, 64)
+    assert np.array_equal(out[1], crops_for(img, data["box"][1], (1.5, 3.0)))
+    with pytest.raises(ValueError, match="collect again"):
+        recrop({"src": np.array(["elsewhere.png"]), "box": data["box"][:1]}, jobs, tmp_path, (1.5,))
