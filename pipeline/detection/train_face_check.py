@@ -314,6 +314,9 @@ def recrop(data: dict, jobs: list[dict], cfp: Path, contexts: tuple[float, ...])
                 raise ValueError(f"cached candidate of {src}: not among the source images of these options; "
                                  "delete the cache to collect again")
             img, _ = load_job(by_src[src], cfp)
+            if img is None:
+                raise ValueError(f"cached candidate of {src}: the image can no longer be read; delete the cache "
+                                 "to collect again")
             last = src
         out[i] = crops_for(img, data["box"][i], contexts)
     return out
@@ -491,8 +494,12 @@ def main(argv: list[str] | None = None) -> int:
         if "box" not in data:
             log.error("%s holds no candidate boxes (a cache before session 9): delete it to collect again", a.cache)
             return 2
-        data["crops"] = recrop(data, jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir, tuple(a.extra_renders)),
-                               a.cfp_dir, cfg.contexts)
+        try:
+            data["crops"] = recrop(data, jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir, tuple(a.extra_renders)),
+                                   a.cfp_dir, cfg.contexts)
+        except ValueError as e:
+            log.error("%s", e)
+            return 2
     parts = None
     if cfg.sampled_parts > 0 or cfg.sampled_around > 0:  # cheap (no network): drawn every time
         parts = sampled_part_crops(cfg, jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir, tuple(a.extra_renders)),
