@@ -38,11 +38,16 @@ def square_of(box) -> tuple[float, float, float]:
     return (x0 + x1) / 2.0, (y0 + y1) / 2.0, float(max(x1 - x0, y1 - y0))
 
 
+def centre_inside(box, outer) -> bool:
+    """Whether the centre of ``box`` lies inside ``outer`` (borders included)."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return outer[0] <= cx <= outer[2] and outer[1] <= cy <= outer[3]
+
+
 def box_matches(det_box, gt_box) -> bool:
     """Convention-free hit: the centre of ``det_box`` lies inside ``gt_box`` and the sqrt(area) ratio
     of the two is within [0.5, 2] (a test that does not depend on a detector's box convention)."""
-    cx, cy = (det_box[0] + det_box[2]) / 2, (det_box[1] + det_box[3]) / 2
-    if not (gt_box[0] <= cx <= gt_box[2] and gt_box[1] <= cy <= gt_box[3]):
+    if not centre_inside(det_box, gt_box):
         return False
     r = ((max((det_box[2] - det_box[0]) * (det_box[3] - det_box[1]), 1e-9)
           / max((gt_box[2] - gt_box[0]) * (gt_box[3] - gt_box[1]), 1e-9)) ** 0.5)

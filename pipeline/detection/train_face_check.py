@@ -47,6 +47,7 @@ Depends on the GoDP weights and the landmark-box regressor (the manifest records
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
@@ -60,7 +61,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline.detection.bbox_cnn import BoxNet, crops_for, to_input
+from pipeline.detection.bbox_cnn import CONTEXT, BoxNet, crops_for, to_input
 from pipeline.detection.train_bbox import mirrored_batches, padded_aflw_crop, training_renders
 from pipeline.detection.train_dpm import REPO, SHARED
 
@@ -102,15 +103,14 @@ def label_candidate(box, gt, cfg: FaceCheckTrainConfig) -> str:
     (both (x0, y0, x1, y1) px; ``gt`` None on a non-face image): one of :data:`LABELS` (module
     docstring; the side ratio is sqrt(area ratio), as in
     :func:`pipeline.detection.boxes.box_matches`)."""
-    from pipeline.detection.boxes import area, box_matches, intersection, iou
+    from pipeline.detection.boxes import area, box_matches, centre_inside, intersection, iou
 
     if gt is None:
         return "background"
     o = iou(box, gt)
     if box_matches(box, gt) and o >= cfg.pos_iou:
         return "face"
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    if not (gt[0] <= cx <= gt[2] and gt[1] <= cy <= gt[3]):
+    if not centre_inside(box, gt):
         return "background" if o < cfg.neg_iou else "offcentre"
     a, g = area(box), area(gt)
     if a <= 0 or g <= 0:
@@ -475,6 +475,9 @@ def main(argv: list[str] | None = None) -> int:
                                offcentre_negative=a.offcentre_negative,
                                sampled_parts=a.sampled_parts, sampled_around=a.sampled_around,
                                contexts=tuple(a.contexts))
+    # the source images (reads the annotation files): built on first use, once
+    source_jobs = functools.cache(lambda: jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir, tuple(a.extra_renders)))
+
     t0 = time.time()
     if a.cache is not None and a.cache.exists():
         data = dict(np.load(a.cache, allow_pickle=False))
@@ -485,25 +488,22 @@ def main(argv: list[str] | None = None) -> int:
             if not (extra / "annotations.jsonl").exists():
                 log.error("--extra-renders %s: no annotations.jsonl (make it with benchmarks/make_profiling.py)", extra)
                 return 2
-        jobs = jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir, tuple(a.extra_renders))
-        data = collect(cfg, jobs, a.cfp_dir, max(1, a.workers))
+        data = collect(cfg, source_jobs(), a.cfp_dir, max(1, a.workers))
         data["contexts"] = np.array(cfg.contexts, float)
         if a.cache is not None:
             np.savez(a.cache, **data)
-    if tuple(data.pop("contexts", np.array([1.5])).tolist()) != cfg.contexts:  # cropped at other contexts
+    if tuple(data.pop("contexts", np.array([CONTEXT])).tolist()) != cfg.contexts:  # cropped at other contexts
         if "box" not in data:
             log.error("%s holds no candidate boxes (a cache before session 9): delete it to collect again", a.cache)
             return 2
         try:
-            data["crops"] = recrop(data, jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir, tuple(a.extra_renders)),
-                                   a.cfp_dir, cfg.contexts)
+            data["crops"] = recrop(data, source_jobs(), a.cfp_dir, cfg.contexts)
         except ValueError as e:
             log.error("%s", e)
             return 2
     parts = None
     if cfg.sampled_parts > 0 or cfg.sampled_around > 0:  # cheap (no network): drawn every time
-        parts = sampled_part_crops(cfg, jobs_for(cfg, a.renders_dir, a.aflw_dir, a.cfp_dir, tuple(a.extra_renders)),
-                                   a.cfp_dir)
+        parts = sampled_part_crops(cfg, source_jobs(), a.cfp_dir)
     t1 = time.time()
     label_counts = {}
     if "label" in data:  # caches before session 9 hold the used candidates and their targets only
