@@ -1,7 +1,9 @@
 """Session 9: two uhdb31_rank1.py --json runs compared on the probes they share (e.g. the session-4 run on
 subjects 126-164 and a later run on all subjects): per variant, centre-8 / all-20 / yaw +-60 / yaw +-90 rank-1
 of each on the shared probes, probes lost / won, the exact McNemar (sign) test, and face-found status changes.
-    python docs/descriptors/diagnosis/uhdb_pair9.py runs/bench/uhdb256_r3d.json runs/s9/bench/u256.json"""
+The two runs must have the same gallery: rank-1 against 77 identities is not comparable with rank-1 against 39
+(session 10: the session-9 "regression" was mostly that), so the script stops when the gallery sizes differ.
+    python docs/descriptors/diagnosis/uhdb_pair9.py runs/bench/uhdb256_r3d.json runs/s10/bench/u256_126-164.json"""
 import json, sys
 from collections import defaultdict
 from scipy.stats import binomtest
@@ -18,7 +20,12 @@ def figures(rows):
             mean([k for k in rate if abs(k[0]) == 90]))
 
 
-a, b = (json.load(open(p))['probes'] for p in sys.argv[1:3])
+runs = [json.load(open(p)) for p in sys.argv[1:3]]
+ga, gb = (r['summary'].get('gallery') for r in runs)
+if ga != gb:
+    sys.exit(f"the runs' galleries differ ({ga} vs {gb} identities): rank-1 is not comparable; rerun one with "
+             "--subjects matching the other")
+a, b = (r['probes'] for r in runs)
 for var in sorted({r['variant'] for r in a} & {r['variant'] for r in b}):
     A = {r['path']: r for r in a if r['variant'] == var}
     B = {r['path']: r for r in b if r['variant'] == var and r['path'] in A}
