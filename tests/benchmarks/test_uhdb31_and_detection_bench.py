@@ -31,6 +31,7 @@ def test_uhdb31_rank1_json_on_a_tiny_manifest(tmp_path):
     res = json.loads(out.read_text())
     s = res["summary"]
     assert s["gallery"] == 2 and s["probes"] == 2 and not s["synthetic_uhdb31_protocol"]
+    assert s["gallery_subjects"] == ["001", "002"]  # what a paired comparison of two runs checks
     v = s["variants"]["dlib+lbp+masked"]
     assert v["center8"] is None and v["all20"] is None  # only one pose here
     probes = [p for p in res["probes"] if p["variant"] == "dlib+lbp+masked"]

@@ -2,7 +2,7 @@
 subjects 126-164 and a later run on all subjects): per variant, centre-8 / all-20 / yaw +-60 / yaw +-90 rank-1
 of each on the shared probes, probes lost / won, the exact McNemar (sign) test, and face-found status changes.
 The two runs must have the same gallery: rank-1 against 77 identities is not comparable with rank-1 against 39
-(session 10: the session-9 "regression" was mostly that), so the script stops when the gallery sizes differ.
+(session 10: the session-9 "regression" was mostly that), so the script stops when the galleries differ (identity lists since session 10, else sizes).
     python docs/descriptors/diagnosis/uhdb_pair9.py runs/bench/uhdb256_r3d.json runs/s10/bench/u256_126-164.json"""
 import json, sys
 from collections import defaultdict
@@ -21,9 +21,11 @@ def figures(rows):
 
 
 runs = [json.load(open(p)) for p in sys.argv[1:3]]
-ga, gb = (r['summary'].get('gallery') for r in runs)
+ga, gb = (r['summary'].get('gallery_subjects', r['summary'].get('gallery')) for r in runs)
+if isinstance(ga, list) != isinstance(gb, list):  # a run from before session 10 records only the count
+    ga, gb = (r['summary'].get('gallery') for r in runs)
 if ga != gb:
-    sys.exit(f"the runs' galleries differ ({ga} vs {gb} identities): rank-1 is not comparable; rerun one with "
+    sys.exit(f"the runs' galleries differ ({len(ga) if isinstance(ga, list) else ga} vs {len(gb) if isinstance(gb, list) else gb} identities): rank-1 is not comparable; rerun one with "
              "--subjects matching the other")
 a, b = (r['probes'] for r in runs)
 for var in sorted({r['variant'] for r in a} & {r['variant'] for r in b}):

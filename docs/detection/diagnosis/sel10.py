@@ -5,6 +5,8 @@ the perturbed-ROI features, with the per-corner breakdown for the UHDB31 records
     python docs/detection/diagnosis/sel10.py runs/s8/rec_u256.json runs/s10/rois_u256.json ..."""
 import json, sys
 from collections import Counter
+sys.path.insert(0, '.')
+from pipeline.detection.boxes import iou  # noqa: E402
 
 
 def corner(name):
@@ -31,7 +33,6 @@ for rec_path, rois_path in zip(args[0::2], args[1::2]):
     for r in rec:
         if r['image'] in rois:
             continue
-        from pipeline.detection.boxes import iou
         kept = []
         for c in r['cands']:
             if c['p'] >= r['floor'] and not any(iou(c['box'], k['box']) > 0.5 for k in kept):
