@@ -43,7 +43,7 @@ def fuse(logit: np.ndarray, confidence: np.ndarray, coef) -> np.ndarray:
 class FaceCheck:
     """The shipped face / non-face check (weights and fusion from the detector manifest)."""
 
-    def __init__(self, model_dir: Path | None = None):
+    def __init__(self, model_dir: Path | None = None, entry: str = "face_check"):
         from safetensors.torch import load_file
 
         from pipeline.detection.dpm import MODEL_DIR, load_manifest
@@ -51,10 +51,11 @@ class FaceCheck:
         from pipeline.modelfiles import verify_file
 
         model_dir = MODEL_DIR if model_dir is None else Path(model_dir)
-        entry = load_manifest(model_dir).get("face_check")
+        name = entry
+        entry = load_manifest(model_dir).get(name)
         if entry is None:
-            raise ModelFileError("the detector manifest has no 'face_check' entry: train it with "
-                                 "'python -m pipeline.detection.train_face_check'")
+            raise ModelFileError(f"the detector manifest has no '{name}' entry: train it with "
+                                 f"'python -m pipeline.detection.train_face_check --entry {name}'")
         path = verify_file(model_dir / entry["file"], entry["sha256"], "face-check weights")
         self.contexts = tuple(float(c) for c in entry.get("contexts", [CONTEXT]))
         self.net = BoxNet(int(entry.get("width", 16)), outputs=1, in_channels=len(self.contexts))

@@ -439,7 +439,11 @@ def main(argv: list[str] | None = None) -> int:
                          "generated/profiling_hard) [none]")
     ap.add_argument("--aflw-dir", type=Path, default=SHARED / "aflw_crops")
     ap.add_argument("--cfp-dir", type=Path, default=SHARED / "cfp_dev")
-    ap.add_argument("--models", type=Path, default=MODEL_DIR, help="detector model folder (writes face_check)")
+    ap.add_argument("--models", type=Path, default=MODEL_DIR, help="detector model folder (writes the --entry)")
+    ap.add_argument("--entry", choices=("face_check", "part_check"), default="face_check",
+                    help="manifest entry and file name written: face_check (lm-verify's gate) or part_check "
+                         "(its part veto; shipped with --parts-negative --sampled-parts 1 --sampled-around 0.25 "
+                         "--contexts 1.5 3.0) [%(default)s]")
     ap.add_argument("--renders", type=int, default=d.renders, help="render images to sample")
     ap.add_argument("--aflw", type=int, default=d.aflw, help="AFLW training crops to sample")
     ap.add_argument("--cfp-negatives", type=int, default=d.cfp_negatives, help="painted-out CFP training photos")
@@ -532,21 +536,21 @@ def main(argv: list[str] | None = None) -> int:
         zp = logits_of(net, parts["crops"][parts["val"]])
         stats.update({"sampled_nonfaces": {k: int((parts["label"] == k).sum()) for k in ("part", "around")},
                       "val_sampled_nonfaces_cnn_negative": float(np.mean(zp < 0)) if len(zp) else float("nan")})
-    dest = a.models / "face_check.safetensors"
+    dest = a.models / f"{a.entry}.safetensors"
     digest = save_state_dict(net, dest)
     from landmarks.godp.infer import GodpLandmarker
 
     man = load_manifest(a.models)
-    man["face_check"] = {"file": dest.name, "sha256": digest, "width": cfg.width, "contexts": list(cfg.contexts),
-                         "fusion": list(coef), "floor": round(floor, 6), "config": asdict(cfg),
-                         "godp_sha256": GodpLandmarker(n_rois=1).model.weights_sha256,
-                         "renders_in_set": len(training_renders(a.renders_dir))
-                         if (a.renders_dir / "annotations.jsonl").exists() else 0,
-                         "extra_renders": {str(e): len(training_renders(e)) for e in a.extra_renders
-                                           if (e / "annotations.jsonl").exists()},
-                         "command": "python -m pipeline.detection.train_face_check "
-                                    + " ".join(sys.argv[1:] if argv is None else argv),
-                         "collect_seconds": round(t1 - t0, 1), "train_seconds": round(time.time() - t1, 1), **stats}
+    man[a.entry] = {"file": dest.name, "sha256": digest, "width": cfg.width, "contexts": list(cfg.contexts),
+                     "fusion": list(coef), "floor": round(floor, 6), "config": asdict(cfg),
+                     "godp_sha256": GodpLandmarker(n_rois=1).model.weights_sha256,
+                     "renders_in_set": len(training_renders(a.renders_dir))
+                     if (a.renders_dir / "annotations.jsonl").exists() else 0,
+                     "extra_renders": {str(e): len(training_renders(e)) for e in a.extra_renders
+                                       if (e / "annotations.jsonl").exists()},
+                     "command": "python -m pipeline.detection.train_face_check "
+                                + " ".join(sys.argv[1:] if argv is None else argv),
+                     "collect_seconds": round(t1 - t0, 1), "train_seconds": round(time.time() - t1, 1), **stats}
     write_manifest(a.models, man)
     log.info("wrote %s: fusion %s floor %.3f %s", dest, coef, floor, json.dumps(stats))
     return 0

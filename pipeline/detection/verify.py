@@ -23,10 +23,19 @@ seed paper's detect -> refine -> landmark cascade:
    inside the face, or the face inside a box twice its side) are resolved to the one with the higher
    p(face): measured in session 8, it won 4 of 308 pitched full-profile probes at 256 px but lost 4
    of 300 real AFLW2000-3D check faces (``check_detection.py``: 96.3 -> 95.0 %), so it is not the
-   default (``docs/detection/RESULTS.md``). The check *gates* and the landmark network *ranks*: ranking by p(face)
-   itself picked a wrong box on 3 more of 100 real 60-90 degree AFLW2000-3D faces (its CNN logit
-   saturates on face-like parts), gating kept the landmark ranking's 92 (session 5,
-   ``docs/detection/diagnosis/ana_sim5.py``).
+   default (``docs/detection/RESULTS.md``).
+5. optionally (``part_veto=True``, off by default), a **part veto**: while the first face sits
+   *nested* inside a bigger surviving face (:func:`pipeline.detection.boxes.nested`: an eye, nose or
+   mouth box inside the face) and a second check, trained with face parts as non-faces and a crop
+   with twice the context (``part_check`` in the manifest), scores it below that check's floor, it is
+   dropped and the next face moves up (:func:`veto_parts`). Faces that are not nested in a bigger
+   one are never touched. Measured in session 10 (``docs/detection/RESULTS.md``): 4 more of the 308
+   pitched full-profile probes at 256 px, none at 128 px, but 2 fewer real AFLW2000-3D faces in
+   ``check_detection.py`` (96.3 -> 95.7 %), so it is not the default.
+
+The check *gates* and the landmark network *ranks*: ranking by p(face) itself picked a wrong box on
+3 more of 100 real 60-90 degree AFLW2000-3D faces (its CNN logit saturates on face-like parts),
+gating kept the landmark ranking's 92 (session 5, ``docs/detection/diagnosis/ana_sim5.py``).
 
 ``Detection.score`` of the result is the landmark confidence; ``Detection.view`` stays the detector's
 component (e.g. the dpm view) of the candidate it came from. The pipeline then takes the *most
@@ -78,7 +87,7 @@ class LandmarkVerifyRefiner:
 
     def __init__(self, candidates: int = 4, largest: int = 3, iterations: int = 2, min_confidence: float = 0.65,
                  merge_iou: float = 0.5, model_dir=None, landmarker=None, face_check: bool = True,
-                 floor: float | None = None, resolve_nested: bool = False):
+                 floor: float | None = None, resolve_nested: bool = False, part_veto: bool = False):
         from landmarks.godp.infer import GodpLandmarker
         from pipeline.detection.bbox_cnn import BboxCnnRefiner
 
@@ -99,6 +108,20 @@ class LandmarkVerifyRefiner:
             if self.check.godp_sha256 and self.check.godp_sha256 != self.godp.model.weights_sha256:
                 log.warning("the face check was trained with other GoDP weights; retrain it with "
                             "'python -m pipeline.detection.train_face_check'")
+        self.part = None
+        if part_veto:
+            from pipeline.detection.dpm import MODEL_DIR, load_manifest
+            from pipeline.detection.face_check import FaceCheck
+
+            if "part_check" in load_manifest(MODEL_DIR if model_dir is None else Path(model_dir)):
+                self.part = FaceCheck(model_dir, entry="part_check")
+                if self.part.godp_sha256 and self.part.godp_sha256 != self.godp.model.weights_sha256:
+                    log.warning("the part check was trained with other GoDP weights; retrain it with "
+                                "'python -m pipeline.detection.train_face_check --entry part_check ...' "
+                                "(train_state/README.md)")
+            else:
+                log.warning("no 'part_check' in the detector manifest: lm-verify runs without its part veto "
+                            "(train it with 'python -m pipeline.detection.train_face_check --entry part_check')")
         if floor is not None:  # overrides the check's trained floor (or min_confidence without the check)
             self.floor = float(floor)
         else:
@@ -107,7 +130,7 @@ class LandmarkVerifyRefiner:
         self.cache_token = (f"c{self.candidates}l{self.largest}i{self.iterations}f{self.floor:g}"
                             f"{'n' if self.resolve_nested else ''}-"
                             f"{entry['sha256'][:12]}-{self.boxnet.cache_token[:12]}-{self.godp.model.weights_sha256[:12]}"
-                            f"-check{check}")
+                            f"-check{check}" + ("" if self.part is None else f"-part{self.part.cache_token}"))
 
     def _pool(self, dets: list[Detection]) -> list[Detection]:
         best = sorted(dets, key=lambda d: -d.score)[: self.candidates]
@@ -149,7 +172,16 @@ class LandmarkVerifyRefiner:
         p(face) reaches the floor, ranked by landmark confidence (``Detection.score``).
         ``min_confidence`` overrides the floor (on p(face), or on the landmark confidence without
         the check)."""
-        return self.select(self.scored(image, dets), min_confidence)
+        faces = self.select(self.scored(image, dets), min_confidence)
+        if self.part is None or len(faces) < 2:
+            return faces
+        from pipeline.imageio import to_gray
+
+        gray = to_gray(image)
+        if gray.dtype != np.uint8:
+            gray = np.clip(gray, 0, 255).astype(np.uint8)
+        prob = self.part.probability(gray, [d.box for d in faces], np.array([d.score for d in faces]))
+        return veto_parts(faces, prob, self.part.floor)
 
     def select(self, scored: list[tuple[float, float, tuple, str]], min_confidence: float | None = None) -> list[Detection]:
         """The faces among :meth:`scored` candidates: p(face) >= the floor (or ``min_confidence``),
@@ -173,3 +205,15 @@ class LandmarkVerifyRefiner:
         """One detection re-centred (its confidence as score, even when below ``min_confidence``)."""
         return self.verify(image, [detection], min_confidence=-1.0)[0]
 
+
+
+def veto_parts(faces: list[Detection], part_prob, floor: float) -> list[Detection]:
+    """Step 5 of the module docstring: ``faces`` (best first) with their part-check probabilities
+    ``part_prob`` (N,); while the first face is nested inside a *bigger* later face
+    (:func:`pipeline.detection.boxes.nested`) and its probability is below ``floor``, it is dropped.
+    Returns the remaining faces, in order."""
+    pairs = list(zip(faces, (float(p) for p in part_prob)))
+    while len(pairs) > 1 and pairs[0][1] < floor and any(
+            nested(pairs[0][0].box, o.box) and pairs[0][0].area < o.area for o, _ in pairs[1:]):
+        pairs = pairs[1:]
+    return [d for d, _ in pairs]

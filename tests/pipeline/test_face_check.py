@@ -220,3 +220,13 @@ def test_cached_candidates_are_cropped_again_at_other_contexts(tmp_path):
     assert np.array_equal(out[1], crops_for(img, data["box"][1], (1.5, 3.0)))
     with pytest.raises(ValueError, match="collect again"):
         recrop({"src": np.array(["elsewhere.png"]), "box": data["box"][:1]}, jobs, tmp_path, (1.5,))
+
+
+def test_the_part_check_is_a_second_manifest_entry_with_two_contexts():
+    from pipeline.detection.face_check import FaceCheck
+    from pipeline.errors import ModelFileError
+
+    part = FaceCheck(entry="part_check")
+    assert part.contexts == (1.5, 3.0) and 0.0 < part.floor < 1.0
+    with pytest.raises(ModelFileError, match="--entry nothing"):
+        FaceCheck(entry="nothing")

@@ -170,3 +170,30 @@ def test_select_keeps_the_likelier_of_two_nested_faces(verifier):
     assert "n-" not in verifier.cache_token  # off by default (it lost real faces, session 8)
     from pipeline.registry import REFINERS
     assert "n-" in REFINERS.create("lm-verify", resolve_nested=True).cache_token
+
+
+def test_part_veto_drops_a_nested_part_only_while_the_part_check_rejects_it():
+    """Step 5 of lm-verify: the first face goes when it sits inside a bigger later face and the part
+    check scores it below the floor; a part above the floor, a part inside nothing, a first face that
+    is the bigger of a nested pair, and a lone face are left alone."""
+    from pipeline.detection.verify import veto_parts
+
+    face, mouth, eye, other = (100, 100, 200, 200), (130, 150, 170, 190), (110, 110, 140, 140), (300, 100, 400, 200)
+    D = lambda b, s=0.5: Detection(b, s, "v")  # noqa: E731
+    assert [d.box for d in veto_parts([D(mouth), D(face), D(other)], [0.1, 0.9, 0.9], 0.6)] == [face, other]
+    assert [d.box for d in veto_parts([D(mouth), D(eye), D(face)], [0.1, 0.2, 0.9], 0.6)] == [face]  # twice
+    assert [d.box for d in veto_parts([D(mouth), D(face)], [0.7, 0.9], 0.6)] == [mouth, face]        # passes
+    assert [d.box for d in veto_parts([D(mouth), D(other)], [0.1, 0.9], 0.6)] == [mouth, other]      # not nested
+    big = (50, 50, 250, 250)
+    assert [d.box for d in veto_parts([D(face), D(big)], [0.9, 0.1], 0.6)] == [face, big]  # a face the check passes stays
+    assert [d.box for d in veto_parts([D(big), D(face)], [0.1, 0.9], 0.6)] == [big, face]  # only a smaller first face goes
+    assert [d.box for d in veto_parts([D(mouth)], [0.0], 0.6)] == [mouth]                   # never the only face
+
+
+def test_the_part_veto_is_off_by_default_and_can_be_switched_on(verifier):
+    from pipeline.registry import REFINERS
+
+    assert verifier.part is None and "-part" not in verifier.cache_token  # it lost real faces (session 10)
+    on = REFINERS.create("lm-verify", part_veto=True)
+    assert on.part is not None and 0.0 < on.part.floor < 1.0 and len(on.part.contexts) == 2
+    assert "-part" in on.cache_token
