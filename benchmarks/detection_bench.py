@@ -216,7 +216,8 @@ class FrontEnd:
         refiner = self.pipe._stage("refiner")
         dets = self.pipe._stage("detector").detect(image)
         scored = refiner.scored(image, dets) if dets else []
-        return [refiner.select(scored, min_confidence=f) for f in floors]
+        finish = getattr(refiner, "veto", lambda _, faces: faces)  # lm-verify's optional part veto
+        return [finish(image, refiner.select(scored, min_confidence=f)) for f in floors]
 
 
 #: lower rejection floors the front end is also scored at (synthetic sets and non-face images), so

@@ -153,14 +153,10 @@ class LandmarkVerifyRefiner:
     def scored(self, image: np.ndarray, dets: list[Detection]) -> list[tuple[float, float, tuple, str]]:
         """Every pooled candidate re-centred and scored: ``(landmark confidence, p(face), box, view)``,
         most confident first (p(face) is the landmark confidence itself without the check)."""
-        from pipeline.imageio import to_gray
-
         pool = self._pool(dets)
         if not pool:
             return []
-        gray = to_gray(image)
-        if gray.dtype != np.uint8:
-            gray = np.clip(gray, 0, 255).astype(np.uint8)
+        gray = _gray_u8(image)
         boxes, lms = self.converge(gray, pool)
         conf = np.array([landmark_confidence(lm.scores) for lm in lms])
         prob = conf if self.check is None else self.check.probability(gray, boxes, conf)
@@ -172,14 +168,13 @@ class LandmarkVerifyRefiner:
         p(face) reaches the floor, ranked by landmark confidence (``Detection.score``).
         ``min_confidence`` overrides the floor (on p(face), or on the landmark confidence without
         the check)."""
-        faces = self.select(self.scored(image, dets), min_confidence)
+        return self.veto(image, self.select(self.scored(image, dets), min_confidence))
+
+    def veto(self, image: np.ndarray, faces: list[Detection]) -> list[Detection]:
+        """Step 5 of the module docstring on :meth:`select`'s ``faces`` (unchanged without ``part_veto``)."""
         if self.part is None or len(faces) < 2:
             return faces
-        from pipeline.imageio import to_gray
-
-        gray = to_gray(image)
-        if gray.dtype != np.uint8:
-            gray = np.clip(gray, 0, 255).astype(np.uint8)
+        gray = _gray_u8(image)
         prob = self.part.probability(gray, [d.box for d in faces], np.array([d.score for d in faces]))
         return veto_parts(faces, prob, self.part.floor)
 
@@ -205,6 +200,14 @@ class LandmarkVerifyRefiner:
         """One detection re-centred (its confidence as score, even when below ``min_confidence``)."""
         return self.verify(image, [detection], min_confidence=-1.0)[0]
 
+
+
+def _gray_u8(image: np.ndarray) -> np.ndarray:
+    """The uint8 grey image the networks read."""
+    from pipeline.imageio import to_gray
+
+    gray = to_gray(image)
+    return gray if gray.dtype == np.uint8 else np.clip(gray, 0, 255).astype(np.uint8)
 
 
 def veto_parts(faces: list[Detection], part_prob, floor: float) -> list[Detection]:

@@ -197,3 +197,27 @@ def test_the_part_veto_is_off_by_default_and_can_be_switched_on(verifier):
     on = REFINERS.create("lm-verify", part_veto=True)
     assert on.part is not None and 0.0 < on.part.floor < 1.0 and len(on.part.contexts) == 2
     assert "-part" in on.cache_token
+
+
+def test_the_detection_benchmark_scores_the_part_veto_when_it_is_on(monkeypatch):
+    """detection_bench's FrontEnd selects at several floors from one scoring; the veto must run on each
+    selection (it once bypassed it). A stub refiner records the calls."""
+    import benchmarks.detection_bench as bench
+
+    calls = []
+
+    class Stub:
+        def scored(self, image, dets):
+            return ["s"]
+
+        def select(self, scored, min_confidence=None):
+            return [min_confidence]
+
+        def veto(self, image, faces):
+            calls.append(faces)
+            return faces + ["vetoed"]
+
+    fe = object.__new__(bench.FrontEnd)
+    fe.pipe = type("P", (), {"_stage": lambda self, k: Stub() if k == "refiner" else
+                             type("D", (), {"detect": lambda self, im: ["d"]})()})()
+    assert fe.faces_by_floor(None, (None, 0.3)) == [[None, "vetoed"], [0.3, "vetoed"]] and len(calls) == 2
