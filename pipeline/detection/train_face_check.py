@@ -31,6 +31,8 @@ its landmark confidence.
   only); ``--offcentre-negative`` makes boxes whose centre lies off the face but overlap it by IoU >=
   0.15 non-faces; ``--contexts 1.5 3.0`` gives the CNN a second crop with twice the context (one
   input channel each; the manifest records the factors and :class:`FaceCheck` crops accordingly).
+  With all of them but ``--offcentre-negative`` and ``--entry part_check`` it trains the model of
+  ``lm-verify``'s optional part veto (``part_veto=True``, session 10).
 * Non-face images: CFP photos of the training subjects 001-125 with the head painted out (as the
   dpm negatives), and ``noise`` synthetic images (uniform / blurred noise, gradients, flat): every
   candidate is a non-face.
