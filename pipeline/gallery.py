@@ -81,6 +81,10 @@ CHECKPOINT_SECONDS = 60.0
 MAX_GALLERY_WARN = 200_000
 
 
+#: identity-folder names that usually mean the user pointed --gallery one level too high
+SUSPECT_IDENTITY_NAMES = frozenset({"gallery", "galleries", "probe", "probes", "images", "enroll", "enrol"})
+
+
 def scan_gallery(root: str | Path) -> list[tuple[str, Path]]:
     """(identity, image path) pairs of a gallery folder, sorted.
 
@@ -88,7 +92,8 @@ def scan_gallery(root: str | Path) -> list[tuple[str, Path]]:
     permission errors) and folders that are symlinks back into the gallery or above it (they
     would enrol the same images twice). Identity names are case-sensitive: ``Alice/`` and
     ``alice/`` are two identities (a warning names them, since a case-insensitive file system
-    cannot hold both)."""
+    cannot hold both). An identity folder named like a gallery or probe folder (``gallery/``,
+    ``probes/``...) is enrolled but warned about: the gallery root was probably one level too high."""
     root = Path(root)
     if not root.is_dir():
         raise GalleryError(f"gallery {root} is not a folder; give a folder of <identity>/ sub-folders "
@@ -105,6 +110,9 @@ def scan_gallery(root: str | Path) -> list[tuple[str, Path]]:
                     if target == real_root or target in real_root.parents or real_root in target.parents:
                         log.warning("%s: skipped, a symlink back into the gallery (%s)", p, target)
                         continue
+                if p.name.lower() in SUSPECT_IDENTITY_NAMES:
+                    log.warning("%s: enrolled as ONE identity named %r; if it is a gallery or probe folder itself, "
+                                "pass --gallery %s instead", p, p.name, p)
                 for q in sorted(p.rglob("*")):
                     if q.is_file() and is_image_path(q) and not q.name.startswith("."):
                         items.append((p.name, q))

@@ -107,6 +107,19 @@ def test_names_with_spaces_and_dots(gal, fake):
     assert [s for _, s in best] == sorted((s for _, s in best), reverse=True)
 
 
+def test_a_gallery_one_level_too_high_is_warned_about(tmp_path, caplog):
+    """``--gallery examples`` instead of ``examples/gallery``: the folders ``gallery`` and ``probes``
+    would be enrolled as two identities; they still are (a user may mean it), with a warning."""
+    for sub in ("gallery", "probes", "alice"):
+        (tmp_path / sub).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / sub / "a.png")
+    with caplog.at_level(logging.WARNING):
+        items = G.scan_gallery(tmp_path)
+    assert sorted({i for i, _ in items}) == ["alice", "gallery", "probes"]
+    warned = [r.getMessage() for r in caplog.records if "ONE identity" in r.getMessage()]
+    assert len(warned) == 2 and not any("alice" in w for w in warned)
+
+
 def test_empty_and_missing_gallery(tmp_path, fake):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("no images here")
