@@ -291,7 +291,8 @@ def main(argv=None) -> int:
                           face_floor=a.face_floor)
     summary = {"data": str(data), "synthetic_uhdb31_protocol": synthetic, "res": a.res if synthetic else None,
                "gallery": sum(r["role"] == "gallery" for r in rows),
-               "gallery_subjects": sorted({str(r["subject"]) for r in rows if r["role"] == "gallery"}), "probes": sum(r["role"] == "probe" for r in rows),
+               "gallery_subjects": sorted({str(r["subject"]) for r in rows if r["role"] == "gallery"}),
+               "probes": sum(r["role"] == "probe" for r in rows),
                "detector": a.detector, "refiner": a.refiner, "face_floor": a.face_floor, "variants": {}, "command": " ".join(sys.argv)}
     probes_out = []
     t_all = time.time()

@@ -51,20 +51,19 @@ class FaceCheck:
         from pipeline.modelfiles import verify_file
 
         model_dir = MODEL_DIR if model_dir is None else Path(model_dir)
-        name = entry
-        entry = load_manifest(model_dir).get(name)
-        if entry is None:
-            raise ModelFileError(f"the detector manifest has no '{name}' entry: train it with "
-                                 f"'python -m pipeline.detection.train_face_check --entry {name}'")
-        path = verify_file(model_dir / entry["file"], entry["sha256"], "face-check weights")
-        self.contexts = tuple(float(c) for c in entry.get("contexts", [CONTEXT]))
-        self.net = BoxNet(int(entry.get("width", 16)), outputs=1, in_channels=len(self.contexts))
+        spec = load_manifest(model_dir).get(entry)
+        if spec is None:
+            raise ModelFileError(f"the detector manifest has no '{entry}' entry: train it with "
+                                 f"'python -m pipeline.detection.train_face_check --entry {entry}'")
+        path = verify_file(model_dir / spec["file"], spec["sha256"], "face-check weights")
+        self.contexts = tuple(float(c) for c in spec.get("contexts", [CONTEXT]))
+        self.net = BoxNet(int(spec.get("width", 16)), outputs=1, in_channels=len(self.contexts))
         self.net.load_state_dict(load_file(str(path)))
         self.net.eval()
-        self.coef = tuple(float(v) for v in entry["fusion"])
-        self.floor = float(entry["floor"])
-        self.godp_sha256 = entry.get("godp_sha256")
-        self.cache_token = f"{entry['sha256'][:12]}-{self.floor:g}"
+        self.coef = tuple(float(v) for v in spec["fusion"])
+        self.floor = float(spec["floor"])
+        self.godp_sha256 = spec.get("godp_sha256")
+        self.cache_token = f"{spec['sha256'][:12]}-{self.floor:g}"
 
     @torch.no_grad()
     def logits(self, gray: np.ndarray, boxes: list) -> np.ndarray:

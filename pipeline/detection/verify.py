@@ -90,6 +90,7 @@ class LandmarkVerifyRefiner:
                  floor: float | None = None, resolve_nested: bool = False, part_veto: bool = False):
         from landmarks.godp.infer import GodpLandmarker
         from pipeline.detection.bbox_cnn import BboxCnnRefiner
+        from pipeline.detection.face_check import FaceCheck
 
         self.candidates, self.largest, self.iterations = int(candidates), int(largest), int(iterations)
         self.min_confidence, self.merge_iou = float(min_confidence), float(merge_iou)
@@ -97,31 +98,18 @@ class LandmarkVerifyRefiner:
         self.boxnet = BboxCnnRefiner(model_dir)
         self.W, entry = load_regressor(model_dir)
         self.godp = landmarker or GodpLandmarker(n_rois=1)
-        if entry.get("godp_sha256") and entry["godp_sha256"] != self.godp.model.weights_sha256:
-            log.warning("the landmark-box regressor was fitted for other GoDP weights; refit it with "
-                        "'python -m pipeline.detection.train_landmark_box'")
-        self.check = None
-        if face_check:
-            from pipeline.detection.face_check import FaceCheck
-
-            self.check = FaceCheck(model_dir)
-            if self.check.godp_sha256 and self.check.godp_sha256 != self.godp.model.weights_sha256:
-                log.warning("the face check was trained with other GoDP weights; retrain it with "
-                            "'python -m pipeline.detection.train_face_check'")
-        self.part = None
-        if part_veto:
-            from pipeline.detection.dpm import MODEL_DIR, load_manifest
-            from pipeline.detection.face_check import FaceCheck
-
-            if "part_check" in load_manifest(MODEL_DIR if model_dir is None else Path(model_dir)):
-                self.part = FaceCheck(model_dir, entry="part_check")
-                if self.part.godp_sha256 and self.part.godp_sha256 != self.godp.model.weights_sha256:
-                    log.warning("the part check was trained with other GoDP weights; retrain it with "
-                                "'python -m pipeline.detection.train_face_check --entry part_check ...' "
-                                "(train_state/README.md)")
-            else:
-                log.warning("no 'part_check' in the detector manifest: lm-verify runs without its part veto "
-                            "(train it with 'python -m pipeline.detection.train_face_check --entry part_check')")
+        self.check = FaceCheck(model_dir) if face_check else None
+        # opt-in, so a manifest without 'part_check' is an error that says how to train it
+        self.part = FaceCheck(model_dir, entry="part_check") if part_veto else None
+        for sha, fix in ((entry.get("godp_sha256"), "the landmark-box regressor was fitted for other GoDP weights; "
+                          "refit it with 'python -m pipeline.detection.train_landmark_box'"),
+                         (self.check and self.check.godp_sha256, "the face check was trained with other GoDP "
+                          "weights; retrain it with 'python -m pipeline.detection.train_face_check'"),
+                         (self.part and self.part.godp_sha256, "the part check was trained with other GoDP "
+                          "weights; retrain it with 'python -m pipeline.detection.train_face_check --entry "
+                          "part_check ...' (train_state/README.md)")):
+            if sha and sha != self.godp.model.weights_sha256:
+                log.warning(fix)
         if floor is not None:  # overrides the check's trained floor (or min_confidence without the check)
             self.floor = float(floor)
         else:

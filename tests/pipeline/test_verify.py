@@ -221,3 +221,22 @@ def test_the_detection_benchmark_scores_the_part_veto_when_it_is_on(monkeypatch)
     fe.pipe = type("P", (), {"_stage": lambda self, k: Stub() if k == "refiner" else
                              type("D", (), {"detect": lambda self, im: ["d"]})()})()
     assert fe.faces_by_floor(None, (None, 0.3)) == [[None, "vetoed"], [0.3, "vetoed"]] and len(calls) == 2
+
+
+def test_the_part_veto_without_its_model_is_a_clear_error(tmp_path):
+    """Asked for explicitly, the veto needs its model: a manifest without 'part_check' says how to train it."""
+    import json
+    import shutil
+
+    from pipeline.detection.dpm import MODEL_DIR
+    from pipeline.errors import ModelFileError
+    from pipeline.registry import REFINERS
+
+    for f in MODEL_DIR.iterdir():
+        if f.is_file():
+            shutil.copy(f, tmp_path / f.name)
+    man = json.loads((tmp_path / "MANIFEST.json").read_text())
+    del man["part_check"]
+    (tmp_path / "MANIFEST.json").write_text(json.dumps(man))
+    with pytest.raises(ModelFileError, match="--entry part_check"):
+        REFINERS.create("lm-verify", model_dir=tmp_path, part_veto=True)

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 sys.path.insert(0, '.')
 import numpy as np
 from collections import Counter
-from pipeline.detection.boxes import box_matches, nested
+from pipeline.detection.boxes import box_matches
 from pipeline.detection.face_check import FaceCheck
-from pipeline.detection.verify import LandmarkVerifyRefiner
+from pipeline.detection.verify import LandmarkVerifyRefiner, veto_parts
 from pipeline.imageio import load_image, to_gray
 
 fc = FaceCheck(Path(sys.argv[1]))
@@ -33,11 +33,8 @@ for spec in sys.argv[2:]:
         p_ctx = fc.probability(to_gray(load_image(Path(root) / r['image'])).astype(np.uint8),
                                [d.box for d in kept], np.array([d.score for d in kept])) if len(kept) > 1 else []
         for f in floors:
-            faces = list(zip(kept, p_ctx)) if len(kept) > 1 else [(d, 1.0) for d in kept]
-            while len(faces) > 1 and faces[0][1] < f and any(nested(faces[0][0].box, o.box) and
-                                                             faces[0][0].area < o.area for o, _ in faces[1:]):
-                faces = faces[1:]
-            hit = bool(faces) and box_matches(faces[0][0].box, r['gt'])
+            faces = veto_parts(kept, p_ctx, f) if len(kept) > 1 else kept  # the pipeline's own step
+            hit = bool(faces) and box_matches(faces[0].box, r['gt'])
             got[f][key] += hit
             won[f] += hit and not ship
             lost[f] += ship and not hit
