@@ -15,6 +15,13 @@ Components (``Detection.view``; left/right name where the nose points in the ima
   images of the other's data;
 * ``profile_left`` / ``profile_right``: abs(yaw) >= 60.
 
+A view may be split into sub-components (``train_dpm --split profile=3``): its positives are
+clustered by their HOG appearance (k-means) and each cluster gets its own template, named
+``<view>#<k>`` (e.g. ``profile_left#2``), the mixture-of-templates initialisation of
+Felzenszwalb et al. (PAMI 2010, sec. 5.1, by aspect there, by appearance here since every
+window is square). The manifest's ``components`` list names the templates of a model;
+``Detection.view`` reports the component, :func:`base_view` its view.
+
 All components are scanned in one image pyramid and their detections share one
 non-maximum suppression (dlib ``run_multiple``), so one face gives one box, labelled with
 the view whose template scored highest. The box is the square template window; the
@@ -46,6 +53,16 @@ log = logging.getLogger(__name__)
 
 MODEL_DIR = Path(__file__).resolve().parent / "models"
 VIEWS = ("frontal", "half_left", "half_right", "profile_left", "profile_right")
+
+
+def base_view(component: str) -> str:
+    """The view of a component name: ``"profile_left#2"`` -> ``"profile_left"``."""
+    return component.split("#", 1)[0]
+
+
+def components(manifest: dict) -> list[str]:
+    """The template names of a detector manifest (older manifests: the five views)."""
+    return list(manifest.get("components", VIEWS))
 
 
 def write_manifest(model_dir: Path, manifest: dict) -> None:
@@ -112,7 +129,7 @@ class DpmDetector:
         self.window = int(man.get("window", 80))
         self.views: list[str] = []
         self._dets = []
-        for view in VIEWS:
+        for view in components(man):
             entry = man["files"].get(view)
             if entry is None:
                 raise ModelFileError(f"detector manifest lacks the '{view}' component; retrain the detector")
@@ -120,7 +137,8 @@ class DpmDetector:
             self._dets.append(dlib.fhog_object_detector(str(path)))
             self.views.append(view)
         # gallery caches key on this: retrained templates invalidate cached signatures
-        self.cache_token = "-".join(man["files"][v]["sha256"][:8] for v in VIEWS) + f"-t{self.threshold:g}-n{self.nms_iou:g}"
+        self.cache_token = ("-".join(man["files"][v]["sha256"][:8] for v in self.views)
+                            + f"-t{self.threshold:g}-n{self.nms_iou:g}")
 
     def _run(self, gray: np.ndarray) -> list[Detection]:
         import dlib

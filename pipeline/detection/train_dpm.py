@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.atomic import atomic_write_bytes
-from pipeline.detection.dpm import MODEL_DIR, VIEWS
+from pipeline.detection.dpm import MODEL_DIR, VIEWS, components
 
 log = logging.getLogger("train_dpm")
 REPO = Path(__file__).resolve().parents[2]
@@ -270,6 +270,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--negatives", type=int, default=d.negatives, help="background images")
     ap.add_argument("--C", type=float, default=d.C, help="SVM C")
     ap.add_argument("--views", default=",".join(VIEWS), help="components to (re)train")
+    ap.add_argument("--split", default="", metavar="VIEW=K[,VIEW=K]",
+                    help="split a view (frontal, half, profile) into K templates by k-means on the HOG of its "
+                         "positives, e.g. 'profile=3' (components <view>#1..K; the *_right twins are the "
+                         "mirror images of the *_left clusters)")
     ap.add_argument("--threads", type=int, default=d.threads)
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -285,18 +289,121 @@ def main(argv: list[str] | None = None) -> int:
     items = positive_items(cfg, a.renders, a.aflw, a.cfp)
     negs = negative_images(cfg, a.cfp)
     log.info("%d candidate positives, %d negative images", len(items), len(negs))
-    for view in a.views.split(","):
+    try:
+        splits = parse_splits(a.split)
+    except ValueError as e:
+        log.error("%s", e)
+        return 2
+    views = a.views.split(",")
+    for view in views:
         if view not in VIEWS:
             log.error("unknown view %r (choose from %s)", view, ", ".join(VIEWS))
             return 2
+    man["components"] = component_names(splits, components(man) if man["files"] else [], views)
+    man["split"] = {**man.get("split", {}), **splits}
+    clusters: dict[str, tuple[list, list, np.ndarray]] = {}
+    for view in views:
         mirror = view.endswith("_right")
-        imgs, boxes = component_data(items, view, cfg, mirror)
-        log.info("training %s on %d positives ...", view, len(imgs))
         negs_v = [np.ascontiguousarray(n[:, ::-1]) for n in negs] if mirror else negs
-        man["files"][view] = train_component(imgs, boxes, negs_v, cfg, view == "frontal", a.out / f"{view}.svm")
-        log.info("%s: %s", view, man["files"][view])
+        k = splits.get(view.split("_")[0], 1)
+        if k == 1:
+            jobs = [(view, *component_data(items, view, cfg, mirror))]
+        else:  # cluster the left-side data once; the right twin mirrors each cluster
+            left = view.replace("_right", "_left")
+            if left not in clusters:
+                imgs, boxes = component_data(items, left, cfg, False)
+                clusters[left] = (imgs, boxes, hog_clusters(imgs, boxes, k, cfg))
+                log.info("%s: %d positives in %d clusters of %s", left, len(imgs), k,
+                         np.bincount(clusters[left][2], minlength=k).tolist())
+            imgs, boxes, lab = clusters[left]
+            jobs = []
+            for c in range(k):
+                ci = [im for im, l in zip(imgs, lab) if l == c]
+                cb = [b for b, l in zip(boxes, lab) if l == c]
+                if mirror:
+                    ci, cb = zip(*(mirror_positive(im, b) for im, b in zip(ci, cb))) if ci else ([], [])
+                jobs.append((f"{view}#{c + 1}", list(ci), list(cb)))
+        for name, imgs, boxes in jobs:
+            log.info("training %s on %d positives ...", name, len(imgs))
+            man["files"][name] = train_component(imgs, boxes, negs_v, cfg, view == "frontal",
+                                                 a.out / f"{name.replace('#', '_')}.svm")
+            log.info("%s: %s", name, man["files"][name])
+            atomic_write_bytes(man_path, (json.dumps(man, indent=2) + "\n").encode())
+    stale = [f for f in man["files"] if f.split("#", 1)[0] in VIEWS and f not in man["components"]]
+    for f in stale:  # templates replaced by a split (or merged back): out of the manifest
+        log.info("dropping %s (%s) from the manifest; the file can be deleted", f, man["files"].pop(f)["file"])
+    if stale:
         atomic_write_bytes(man_path, (json.dumps(man, indent=2) + "\n").encode())
+    missing = [c for c in man["components"] if c not in man["files"]]
+    if missing:
+        log.warning("the manifest names components not trained yet: %s", ", ".join(missing))
     return 0
+
+
+def parse_splits(text: str) -> dict[str, int]:
+    """``"profile=3,half=2"`` -> ``{"profile": 3, "half": 2}``."""
+    out = {}
+    for part in filter(None, (t.strip() for t in text.split(","))):
+        base, _, k = part.partition("=")
+        if base not in ("frontal", "half", "profile") or not k.isdigit() or not 1 <= int(k) <= 8:
+            raise ValueError(f"bad --split entry {part!r}: use VIEW=K with VIEW frontal, half or profile, K 1-8")
+        out[base] = int(k)
+    return out
+
+
+def component_names(splits: dict[str, int], previous: list[str], trained: list[str]) -> list[str]:
+    """The model's template names in ``VIEWS`` order: a view trained now takes its split (or
+    itself); a view not retrained keeps the templates it had."""
+    out = []
+    for view in VIEWS:
+        if view in trained:
+            k = splits.get(view.split("_")[0], 1)
+            out += [view] if k == 1 else [f"{view}#{c + 1}" for c in range(k)]
+        else:
+            out += [c for c in previous if c.split("#", 1)[0] == view] or [view]
+    return out
+
+
+def mirror_positive(img: np.ndarray, rects: list) -> tuple[np.ndarray, list]:
+    import dlib
+
+    w = img.shape[1]
+    return (np.ascontiguousarray(img[:, ::-1]),
+            [dlib.rectangle(w - 1 - r.right(), r.top(), w - 1 - r.left(), r.bottom()) for r in rects])
+
+
+def window_hog(img: np.ndarray, rect, window: int, cell: int = 8, bins: int = 9) -> np.ndarray:
+    """A plain HOG of the positive's square window resized to ``window`` px: per ``cell`` x ``cell``
+    cell, a magnitude-weighted histogram of unsigned gradient orientation (``bins`` bins over
+    0-180 deg), each cell L2-normalised; shape ((window // cell) ** 2 * bins,). The image border
+    is replicated where the window leaves the image."""
+    import cv2
+
+    x0, y0, x1, y1 = rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1
+    pad = max(0, -x0, -y0, x1 - img.shape[1], y1 - img.shape[0])
+    src = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else img
+    crop = cv2.resize(src[y0 + pad:y1 + pad, x0 + pad:x1 + pad], (window, window),
+                      interpolation=cv2.INTER_AREA).astype(np.float32)
+    gx, gy = np.gradient(crop, axis=1), np.gradient(crop, axis=0)
+    mag, ang = np.hypot(gx, gy), np.mod(np.arctan2(gy, gx), np.pi)
+    b = np.minimum((ang / np.pi * bins).astype(int), bins - 1)
+    n = window // cell
+    cell_of = (np.arange(window)[:, None] // cell).clip(max=n - 1) * n + (np.arange(window)[None, :] // cell).clip(max=n - 1)
+    hist = np.zeros((n * n, bins), np.float32)
+    np.add.at(hist, (cell_of.ravel(), b.ravel()), mag.ravel())
+    hist /= np.linalg.norm(hist, axis=1, keepdims=True) + 1e-6
+    return hist.ravel()
+
+
+def hog_clusters(imgs: list[np.ndarray], boxes: list[list], k: int, cfg: DpmTrainConfig) -> np.ndarray:
+    """Cluster labels (N,) of the positives: k-means (10 restarts, seeded) on the first 50
+    principal components of their window HOG (:func:`window_hog`)."""
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    x = np.stack([window_hog(im, b[0], cfg.window) for im, b in zip(imgs, boxes)])
+    x = PCA(n_components=min(50, len(x) - 1), random_state=cfg.seed).fit_transform(x)
+    return KMeans(n_clusters=k, n_init=10, random_state=cfg.seed).fit_predict(x)
 
 
 if __name__ == "__main__":

@@ -33,10 +33,11 @@ class DpmMmodDetector:
     MMOD_WINDOW = 80  # px: the smallest face dlib's MMOD CNN finds without up-sampling
 
     def __init__(self, min_face: int = 40, threshold: float = 0.0, mmod_max_pixels: int = 250_000,
-                 mmod_enlarge: bool = True):
+                 mmod_enlarge: bool = True, model_dir=None):
         from pipeline.detection.dlib_detectors import DlibMmodDetector
+        from pipeline.detection.dpm import MODEL_DIR
 
-        self.dpm = DpmDetector(min_face=min_face, threshold=threshold)
+        self.dpm = DpmDetector(min_face=min_face, threshold=threshold, model_dir=model_dir or MODEL_DIR)
         self.mmod = DlibMmodDetector(min_face=self.MMOD_WINDOW, pad=0.0)
         self.min_face = int(min_face)
         self.mmod_max_pixels = int(mmod_max_pixels)
