@@ -196,8 +196,9 @@ class FrontEnd:
 
     top_only = True  # the UHDB31 / AFLW rates count the first face only
 
-    def __init__(self, detector: str, refiner: str, min_face: int):
-        self.pipe = Pipeline(detector=detector, refiner=refiner, min_face=min_face, all_faces=True)
+    def __init__(self, detector: str, refiner: str, min_face: int, part_veto: bool = False):
+        self.pipe = Pipeline(detector=detector, refiner=refiner, min_face=min_face, all_faces=True,
+                             part_veto=part_veto)
 
     @property
     def floor(self) -> float:
@@ -225,20 +226,21 @@ class FrontEnd:
 FLOOR_SWEEP = (0.6, 0.5, 0.3)
 
 
-def build_detectors(names: list[str], min_face: int) -> dict:
+def build_detectors(names: list[str], min_face: int, part_veto: bool = False) -> dict:
     """Registered detectors by name; ``<detector>+<refiner>`` with a verifying refiner (one that
     ranks, e.g. ``lm-verify``) builds the pipeline's front end (:class:`FrontEnd`)."""
     out = {}
     for name in names:
         head, _, tail = name.rpartition("+")
         if head and tail in REFINERS.names() and getattr(REFINERS.factory(tail), "ranks_by_score", False):
-            out[name] = FrontEnd(head, tail, min_face)
+            out[name] = FrontEnd(head, tail, min_face, part_veto)
         else:
             out[name] = DETECTORS.create(name, min_face=min_face)
     return out
 
 
-def part_negatives(detectors: dict, n: int, verifying_refiner: str | None = None, min_face: int = 40) -> dict:
+def part_negatives(detectors: dict, n: int, verifying_refiner: str | None = None, min_face: int = 40,
+                   part_veto: bool = False) -> dict:
     """False positives per non-face image for each detector; with a verifying refiner
     (``lm-verify``) also for the front end of the pipeline built on each proposal detector (``dpm``,
     ``dpm+mmod``: proposal threshold followed by the landmark check, what the pipeline would report
@@ -249,7 +251,7 @@ def part_negatives(detectors: dict, n: int, verifying_refiner: str | None = None
     if verifying_refiner is not None:
         for name in list(detectors):
             if getattr(DETECTORS.factory(name), "proposal_threshold", None) is not None:
-                detectors[f"{name}+{verifying_refiner}"] = FrontEnd(name, verifying_refiner, min_face)
+                detectors[f"{name}+{verifying_refiner}"] = FrontEnd(name, verifying_refiner, min_face, part_veto)
     for name, det in detectors.items():
         fps, sweep, times = [], [], []
         front = isinstance(det, FrontEnd)
@@ -332,17 +334,19 @@ def main(argv=None) -> int:
     ap.add_argument("--negatives", type=int, default=200, help="non-face images")
     ap.add_argument("--landmarker", default="godp", help="landmarker for NME from raw/refined boxes ('' to skip)")
     ap.add_argument("--min-face", type=int, default=40)
+    ap.add_argument("--part-veto", action="store_true",
+                    help="front ends ('<detector>+lm-verify') with lm-verify's optional part veto")
     ap.add_argument("--json", type=Path, default=None, help="write the report (with per-image results) here")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        detectors = build_detectors([n for n in a.detectors.split(",") if n], a.min_face)
+        detectors = build_detectors([n for n in a.detectors.split(",") if n], a.min_face, a.part_veto)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     refiner = REFINERS.create(a.refiner)
     parts = set(a.parts.split(","))
-    rep: dict = {"refiner": a.refiner, "command": "python benchmarks/detection_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    rep: dict = {"refiner": a.refiner, "part_veto": a.part_veto, "command": "python benchmarks/detection_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)}
     t0 = time.time()
     if "uhdb31" in parts:
         rep["uhdb31"] = [part_uhdb31(detectors, refiner, int(r), a.per_pose) for r in a.res.split(",")]
@@ -351,7 +355,7 @@ def main(argv=None) -> int:
         rep["aflw"] = part_aflw(detectors, refiner, a.aflw_per_bin, lm)
     if "negatives" in parts:
         verifying = a.refiner if getattr(refiner, "ranks_by_score", False) else None
-        rep["negatives"] = part_negatives(detectors, a.negatives, verifying, a.min_face)
+        rep["negatives"] = part_negatives(detectors, a.negatives, verifying, a.min_face, a.part_veto)
     rep["seconds"] = round(time.time() - t0, 1)
     print_report(rep)
     if a.json:

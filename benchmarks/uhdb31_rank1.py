@@ -255,6 +255,8 @@ def main(argv=None) -> int:
     ap.add_argument("--detector", default=PipelineConfig.detector)
     ap.add_argument("--refiner", default=PipelineConfig.refiner)
     ap.add_argument("--min-face", type=int, default=PipelineConfig.min_face)
+    ap.add_argument("--part-veto", action="store_true",
+                    help="lm-verify's optional part veto (off by default; see docs/detection/RESULTS.md)")
     ap.add_argument("--face-floor", type=float, default=None, metavar="P",
                     help="lm-verify rejection floor on p(face) [trained floor]; 0: every probe is known to "
                          "hold a face, keep the best candidate")
@@ -288,12 +290,12 @@ def main(argv=None) -> int:
     landmarkers = a.compare.split(",") if a.compare else [a.landmarker]
     descriptors = a.descriptor.split(",")
     base = PipelineConfig(detector=a.detector, refiner=a.refiner, min_face=a.min_face, cropped=a.cropped,
-                          face_floor=a.face_floor)
+                          face_floor=a.face_floor, part_veto=a.part_veto)
     summary = {"data": str(data), "synthetic_uhdb31_protocol": synthetic, "res": a.res if synthetic else None,
                "gallery": sum(r["role"] == "gallery" for r in rows),
                "gallery_subjects": sorted({str(r["subject"]) for r in rows if r["role"] == "gallery"}),
                "probes": sum(r["role"] == "probe" for r in rows),
-               "detector": a.detector, "refiner": a.refiner, "face_floor": a.face_floor, "variants": {}, "command": " ".join(sys.argv)}
+               "detector": a.detector, "refiner": a.refiner, "face_floor": a.face_floor, "part_veto": a.part_veto, "variants": {}, "command": " ".join(sys.argv)}
     probes_out = []
     t_all = time.time()
     faces: dict = {}  # detections shared by the landmarkers (same faces for every variant)

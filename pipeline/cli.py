@@ -42,6 +42,10 @@ def add_stage_args(ap: argparse.ArgumentParser, descriptor: bool = False) -> Non
                    help="lm-verify: reject candidates with p(face) below P [the face check's trained floor, "
                         "see pipeline/detection/models/MANIFEST.json]; 0 keeps the best candidate of every image "
                         "(for inputs known to hold a face)")
+    g.add_argument("--part-veto", action="store_true",
+                   help="lm-verify: drop a first face nested inside a bigger face when the part check (trained "
+                        "with eye / nose / mouth boxes as non-faces) rejects it; off by default: more pitched "
+                        "full profiles found, a few real faces lost (docs/detection/RESULTS.md)")
     g.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse images with more pixels than this [{DEFAULT_MAX_PIXELS}]")
     ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
@@ -51,7 +55,7 @@ def add_stage_args(ap: argparse.ArgumentParser, descriptor: bool = False) -> Non
 def config_from_args(a: argparse.Namespace) -> PipelineConfig:
     kw = dict(detector=a.detector, refiner=a.refiner, landmarker=a.landmarker, cropped=a.cropped,
               all_faces=a.all_faces, min_face=a.min_face, max_pixels=a.max_pixels,
-              face_floor=getattr(a, "face_floor", None))
+              face_floor=getattr(a, "face_floor", None), part_veto=getattr(a, "part_veto", False))
     if getattr(a, "descriptor", None):
         kw["descriptor"] = a.descriptor
     return PipelineConfig(**kw)

@@ -18,7 +18,9 @@ class PipelineConfig:
     the lifted UV texture; ``mirror_fill``: fill self-occluded texels from the symmetric side.
     ``face_floor``: rejection floor of a verifying refiner (``lm-verify``: on p(face); None = its
     trained floor; 0 keeps the best candidate of every image that has one, for inputs known to hold
-    a face).
+    a face). ``part_veto``: ``lm-verify``'s optional part veto (a first face nested inside a bigger
+    face is dropped when a second check, trained with face parts as non-faces, rejects it; off by
+    default: it costs real AFLW2000-3D faces, ``docs/detection/RESULTS.md`` sessions 10-11).
     """
 
     detector: str = "dpm+mmod"
@@ -30,6 +32,7 @@ class PipelineConfig:
     all_faces: bool = False
     min_face: int = 40
     face_floor: float | None = None
+    part_veto: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     uv_size: int = 256
     mirror_fill: bool = False

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import PipelineConfig
-from pipeline.errors import NoFaceFoundError
+from pipeline.errors import ConfigError, NoFaceFoundError
 from pipeline.registry import DESCRIPTORS, DETECTORS, FITTERS, LANDMARKERS, REFINERS
 from pipeline.types import Detection, FaceResult, as_box
 
@@ -49,8 +49,13 @@ class Pipeline:
                 self._stages[kind] = DETECTORS.create(c.detector, **opts)
             elif kind == "refiner":
                 opts = {}
-                if c.face_floor is not None and getattr(REFINERS.factory(c.refiner), "ranks_by_score", False):
+                verifying = getattr(REFINERS.factory(c.refiner), "ranks_by_score", False)
+                if c.face_floor is not None and verifying:
                     opts["floor"] = c.face_floor
+                if c.part_veto:
+                    if not verifying:
+                        raise ConfigError(f"--part-veto needs the lm-verify refiner, not '{c.refiner}'")
+                    opts["part_veto"] = True
                 self._stages[kind] = REFINERS.create(c.refiner, **opts)
             elif kind == "landmarker":
                 self._stages[kind] = LANDMARKERS.create(c.landmarker)

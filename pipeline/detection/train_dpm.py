@@ -284,8 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     a.out.mkdir(parents=True, exist_ok=True)
     man_path = a.out / "MANIFEST.json"
     man = json.loads(man_path.read_text()) if man_path.exists() else {"files": {}}
-    man.update(window=cfg.window, config=asdict(cfg),
-               command="python -m pipeline.detection.train_dpm " + " ".join(sys.argv[1:] if argv is None else argv))
+    command = "python -m pipeline.detection.train_dpm " + " ".join(sys.argv[1:] if argv is None else argv)
+    man.update(window=cfg.window, config=asdict(cfg), command=command)
+    # every run that (re)trained templates of this folder, in order (a model can be built in steps)
+    man.setdefault("history", []).append({"command": command.strip(), "config": asdict(cfg), "views": a.views,
+                                          "split": a.split})
     items = positive_items(cfg, a.renders, a.aflw, a.cfp)
     negs = negative_images(cfg, a.cfp)
     log.info("%d candidate positives, %d negative images", len(items), len(negs))

@@ -240,3 +240,22 @@ def test_the_part_veto_without_its_model_is_a_clear_error(tmp_path):
     (tmp_path / "MANIFEST.json").write_text(json.dumps(man))
     with pytest.raises(ModelFileError, match="--entry part_check"):
         REFINERS.create("lm-verify", model_dir=tmp_path, part_veto=True)
+
+
+def test_the_part_veto_is_a_pipeline_option_and_needs_lm_verify():
+    """``--part-veto`` (PipelineConfig.part_veto) reaches lm-verify; with another refiner it is a
+    clear configuration error, not a silently ignored flag."""
+    import argparse
+
+    from pipeline.cli import add_stage_args, config_from_args
+    from pipeline.errors import ConfigError
+    from pipeline.pipeline import Pipeline
+
+    ap = argparse.ArgumentParser()
+    add_stage_args(ap)
+    assert config_from_args(ap.parse_args([])).part_veto is False
+    cfg = config_from_args(ap.parse_args(["--part-veto"]))
+    assert cfg.part_veto is True
+    assert Pipeline(cfg)._stage("refiner").part is not None
+    with pytest.raises(ConfigError, match="part-veto needs the lm-verify"):
+        Pipeline(refiner="bbox-cnn", part_veto=True)._stage("refiner")
