@@ -89,7 +89,8 @@ class Detection:
 
     box: (x0, y0, x1, y1) in image pixels; score: detector confidence (higher is better,
     scale depends on the detector); view: mixture component / view label (e.g.
-    ``"frontal"``, ``"profile_left"``) or ``None`` when the detector has no views.
+    ``"frontal"``, ``"profile_left#2"``: the second profile template of ``dpm``) or ``None``
+    when the detector has no views.
     """
 
     box: Box
