@@ -122,6 +122,13 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
+def to_gray_u8(image: np.ndarray) -> np.ndarray:
+    """:func:`to_gray`, clipped to [0, 255] and cast to uint8 when it is not uint8 already (the
+    grey image the detectors and the detection networks read)."""
+    gray = to_gray(image)
+    return gray if gray.dtype == np.uint8 else np.clip(gray, 0, 255).astype(np.uint8)
+
+
 def save_image(path: str | os.PathLike, image: np.ndarray) -> None:
     """Write an RGB (or gray) uint8 image atomically; the format follows the extension."""
     from PIL import Image

@@ -128,10 +128,7 @@ class BboxCnnRefiner:
         return [decode(b, ti) for b, ti in zip(boxes, t)]
 
     def refine(self, image: np.ndarray, detection: Detection) -> Detection:
-        from pipeline.imageio import to_gray
+        from pipeline.imageio import to_gray_u8
 
-        gray = to_gray(image)
-        if gray.dtype != np.uint8:
-            gray = np.clip(gray, 0, 255).astype(np.uint8)
-        (box,) = self.predict(gray, [detection.box])
+        (box,) = self.predict(to_gray_u8(image), [detection.box])
         return Detection(box, detection.score, detection.view)

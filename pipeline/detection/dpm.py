@@ -159,11 +159,9 @@ class DpmDetector:
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         from pipeline.detection.dlib_detectors import pad_image
-        from pipeline.imageio import to_gray
+        from pipeline.imageio import to_gray_u8
 
-        gray = np.ascontiguousarray(to_gray(image))
-        if gray.dtype != np.uint8:
-            gray = np.clip(gray, 0, 255).astype(np.uint8)
+        gray = np.ascontiguousarray(to_gray_u8(image))
         found = self._run(gray)
         if not found and self.pad > 0 and min(gray.shape) >= self.min_face:
             img, dx, dy = pad_image(gray, self.pad)

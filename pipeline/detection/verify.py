@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.detection.boxes import iou, nested
+from pipeline.imageio import to_gray_u8
 from pipeline.types import Detection
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ class LandmarkVerifyRefiner:
         pool = self._pool(dets)
         if not pool:
             return []
-        gray = _gray_u8(image)
+        gray = to_gray_u8(image)
         boxes, lms = self.converge(gray, pool)
         conf = np.array([landmark_confidence(lm.scores) for lm in lms])
         prob = conf if self.check is None else self.check.probability(gray, boxes, conf)
@@ -162,7 +163,7 @@ class LandmarkVerifyRefiner:
         """Step 5 of the module docstring on :meth:`select`'s ``faces`` (unchanged without ``part_veto``)."""
         if self.part is None or len(faces) < 2:
             return faces
-        gray = _gray_u8(image)
+        gray = to_gray_u8(image)
         prob = self.part.probability(gray, [d.box for d in faces], np.array([d.score for d in faces]))
         return veto_parts(faces, prob, self.part.floor)
 
@@ -188,14 +189,6 @@ class LandmarkVerifyRefiner:
         """One detection re-centred (its confidence as score, even when below ``min_confidence``)."""
         return self.verify(image, [detection], min_confidence=-1.0)[0]
 
-
-
-def _gray_u8(image: np.ndarray) -> np.ndarray:
-    """The uint8 grey image the networks read."""
-    from pipeline.imageio import to_gray
-
-    gray = to_gray(image)
-    return gray if gray.dtype == np.uint8 else np.clip(gray, 0, 255).astype(np.uint8)
 
 
 def veto_parts(faces: list[Detection], part_prob, floor: float) -> list[Detection]:

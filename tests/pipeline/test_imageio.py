@@ -84,3 +84,13 @@ def test_bad_files_raise_clear_errors(tmp_path, case, match):
     with pytest.raises(InvalidImageError, match=match) as e:
         load_image(p)
     assert str(p) in str(e.value)
+
+
+def test_to_gray_u8_keeps_uint8_and_clips_other_types():
+    from pipeline.imageio import to_gray_u8
+
+    g = np.array([[0, 128, 255]], np.uint8)
+    assert to_gray_u8(g) is g
+    f = to_gray_u8(np.array([[-5.0, 12.7, 300.0]]))
+    assert f.dtype == np.uint8 and f.tolist() == [[0, 12, 255]]
+    assert to_gray_u8(np.zeros((4, 5, 3), np.uint8)).shape == (4, 5)
