@@ -36,8 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import atomic_write_bytes
-from pipeline.detection.dpm import MODEL_DIR, VIEWS, components
+from pipeline.detection.dpm import MODEL_DIR, VIEWS, base_view, components, write_manifest
 
 log = logging.getLogger("train_dpm")
 REPO = Path(__file__).resolve().parents[2]
@@ -331,12 +330,12 @@ def main(argv: list[str] | None = None) -> int:
             man["files"][name] = train_component(imgs, boxes, negs_v, cfg, view == "frontal",
                                                  a.out / f"{name.replace('#', '_')}.svm")
             log.info("%s: %s", name, man["files"][name])
-            atomic_write_bytes(man_path, (json.dumps(man, indent=2) + "\n").encode())
-    stale = [f for f in man["files"] if f.split("#", 1)[0] in VIEWS and f not in man["components"]]
+            write_manifest(a.out, man)
+    stale = [f for f in man["files"] if base_view(f) in VIEWS and f not in man["components"]]
     for f in stale:  # templates replaced by a split (or merged back): out of the manifest
         log.info("dropping %s (%s) from the manifest; the file can be deleted", f, man["files"].pop(f)["file"])
     if stale:
-        atomic_write_bytes(man_path, (json.dumps(man, indent=2) + "\n").encode())
+        write_manifest(a.out, man)
     missing = [c for c in man["components"] if c not in man["files"]]
     if missing:
         log.warning("the manifest names components not trained yet: %s", ", ".join(missing))
@@ -363,7 +362,7 @@ def component_names(splits: dict[str, int], previous: list[str], trained: list[s
             k = splits.get(view.split("_")[0], 1)
             out += [view] if k == 1 else [f"{view}#{c + 1}" for c in range(k)]
         else:
-            out += [c for c in previous if c.split("#", 1)[0] == view] or [view]
+            out += [c for c in previous if base_view(c) == view] or [view]
     return out
 
 
