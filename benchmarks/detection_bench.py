@@ -7,7 +7,7 @@
 Parts:
 
 * ``uhdb31``: the synthetic UHDB31-protocol sets (``generated/uhdb31_<res>``; made by
-  ``benchmarks/make_uhdb31.py``): detection rate per (yaw, pitch) pose on the probe renders,
+  ``facedata/uhdb31.py``): detection rate per (yaw, pitch) pose on the probe renders,
   ``--per-pose`` images per pose, at each ``--res``.
 * ``aflw``: real ``aflw2000_3d_dev`` photos, ``--aflw-per-bin`` per abs(yaw) bin: detection rate;
   mean IoU with the annotated box of the raw detector box and of the refined box (``none`` vs
@@ -44,20 +44,19 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from landmarks.metrics import YAW_BINS, nme, yaw_bin_label  # noqa: E402
-from pipeline.detection.boxes import box_matches, iou  # noqa: E402
-from pipeline.detection.train_dpm import cfp_fiducials_path, paint_out_head  # noqa: E402
-from pipeline.cli import write_json  # noqa: E402
-from pipeline.imageio import load_image  # noqa: E402
-from pipeline.errors import ConfigError, NoFaceFoundError  # noqa: E402
-from pipeline.pipeline import Pipeline  # noqa: E402
-from pipeline.registry import DETECTORS, LANDMARKERS, REFINERS  # noqa: E402
+from facedata.paths import REPO, data_root
+from landmarks.metrics import YAW_BINS, nme, yaw_bin_label
+from pipeline.detection.boxes import box_matches, iou
+from facedata.readers import cfp_fiducials_path, paint_out_head
+from pipeline.cli import write_json
+from pipeline.imageio import load_image
+from pipeline.errors import ConfigError, NoFaceFoundError
+from pipeline.pipeline import Pipeline
+from pipeline.registry import DETECTORS, LANDMARKERS, REFINERS
 
 log = logging.getLogger("detection_bench")
-SHARED = REPO.parent / "shared" / "data"
+SHARED = data_root()
 
 
 def best_match(dets, gt_box) -> int | None:
@@ -84,7 +83,7 @@ def pose_rates(hits_by_pose: dict) -> dict:
 def part_uhdb31(detectors: dict, refiner, res: int, per_pose: int) -> dict:
     root = REPO / "generated" / f"uhdb31_{res}"
     if not (root / "manifest.csv").exists():
-        raise SystemExit(f"error: no UHDB31-protocol set at {root}: run python benchmarks/make_uhdb31.py --res {res}")
+        raise SystemExit(f"error: no UHDB31-protocol set at {root}: run python -m facedata.uhdb31 --res {res}")
     rows = [r for r in csv.DictReader(open(root / "manifest.csv")) if r["role"] == "probe"]
     by_pose: dict = {}
     for r in sorted(rows, key=lambda r: (r["subject"], r["path"])):

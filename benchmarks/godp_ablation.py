@@ -1,7 +1,7 @@
 """Ablation of GoDP training runs (Table 7 / Table 8 style): several run folders, one table.
 
-    python -m landmarks.godp.train --out runs/abl_plain --variant plain --width 0.125 --max-iters 400 --threads 1
-    python -m landmarks.godp.train --out runs/abl_godp  --variant godp  --width 0.125 --max-iters 400 --threads 1
+    python -m training.godp --out runs/abl_plain --variant plain --width 0.125 --max-iters 400 --threads 1
+    python -m training.godp --out runs/abl_godp  --variant godp  --width 0.125 --max-iters 400 --threads 1
     python benchmarks/godp_ablation.py runs/abl_plain runs/abl_godp --json runs/bench/ablation.json
 
 Each run folder's ``last.pt`` (the same training budget: iterations x batch) is evaluated from the
@@ -21,17 +21,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from benchmarks.landmarks_nme import godp_mpk_mpb, load_annotations, run_landmarker, summarise  # noqa: E402
-from landmarks.godp.infer import GodpLandmarker  # noqa: E402
-from landmarks.godp.network import GoDP, GodpConfig  # noqa: E402
-from landmarks.metrics import YAW_BINS, yaw_bin_label  # noqa: E402
-from pipeline.cli import write_json  # noqa: E402
-from pipeline.imageio import load_image  # noqa: E402
+from facedata.paths import data_root
+from benchmarks.landmarks_nme import godp_mpk_mpb, load_annotations, run_landmarker, summarise
+from landmarks.godp.infer import GodpLandmarker
+from landmarks.godp.network import GoDP, GodpConfig
+from landmarks.metrics import YAW_BINS, yaw_bin_label
+from pipeline.cli import write_json
+from pipeline.imageio import load_image
 
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "aflw2000_3d_dev"
+DEFAULT_DATA = data_root() / "aflw2000_3d_dev"
 
 
 def load_run(run: Path) -> tuple[GoDP, dict]:

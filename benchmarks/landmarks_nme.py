@@ -24,18 +24,17 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from landmarks.metrics import YAW_BINS, auc, ced, nme, yaw_bin_label  # noqa: E402
-from benchmarks.plotting import save_figure  # noqa: E402
-from pipeline.cli import write_json  # noqa: E402
-from pipeline.errors import FaceError  # noqa: E402
-from pipeline.imageio import load_image  # noqa: E402
-from pipeline.registry import LANDMARKERS  # noqa: E402
+from facedata.paths import data_root
+from landmarks.metrics import YAW_BINS, auc, ced, nme, yaw_bin_label
+from benchmarks.plotting import save_figure
+from pipeline.cli import write_json
+from pipeline.errors import FaceError
+from pipeline.imageio import load_image
+from pipeline.registry import LANDMARKERS
 
 log = logging.getLogger("landmarks_nme")
-DEFAULT_DATA = REPO.parent / "shared" / "data" / "aflw2000_3d_dev"
+DEFAULT_DATA = data_root() / "aflw2000_3d_dev"
 
 
 def load_annotations(root: Path, limit: int | None) -> list[dict]:

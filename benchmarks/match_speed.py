@@ -29,11 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from pipeline.cli import write_json  # noqa: E402
-from pipeline.index import FaissIndex, NumpyIndex, faiss_available, normalise_rows  # noqa: E402
+from facedata.paths import REPO
+from pipeline.cli import write_json
+from pipeline.index import FaissIndex, NumpyIndex, faiss_available, normalise_rows
 
 log = logging.getLogger("match_speed")
 

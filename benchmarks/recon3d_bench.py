@@ -23,26 +23,24 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from pipeline.types import Fit3D  # noqa: E402
-from recon3d.camera import Camera  # noqa: E402
-from recon3d.fit import FitConfig, MeanShapeFitter, SfmFitter  # noqa: E402
-from recon3d.model import aflw19_points, ibug68_points, load_model  # noqa: E402
-from recon3d.raster import sample_bilinear  # noqa: E402
-from recon3d.render import frame_camera, render_pose  # noqa: E402
-from recon3d.uv import lift_texture  # noqa: E402
+from pipeline.types import Fit3D
+from recon3d.camera import Camera
+from recon3d.fit import FitConfig, MeanShapeFitter, SfmFitter
+from recon3d.model import aflw19_points, ibug68_points, load_model
+from recon3d.raster import sample_bilinear
+from recon3d.render import frame_camera, render_pose
+from recon3d.uv import lift_texture
 
 
 def painter_tri_ids(xy: np.ndarray, depth: np.ndarray, triangles: np.ndarray, width: int, height: int) -> np.ndarray:

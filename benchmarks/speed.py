@@ -27,14 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from pipeline.cli import write_json  # noqa: E402
-from pipeline.errors import FaceError  # noqa: E402
-from pipeline.imageio import load_image  # noqa: E402
-from pipeline.pipeline import Pipeline  # noqa: E402
-from recon3d.uv import lift_texture  # noqa: E402
+from facedata.paths import REPO
+from pipeline.cli import write_json
+from pipeline.errors import FaceError
+from pipeline.imageio import load_image
+from pipeline.pipeline import Pipeline
+from recon3d.uv import lift_texture
 
 log = logging.getLogger("speed")
 STAGES = ("detect", "refine", "landmarks", "fit", "lift", "describe", "match", "end-to-end")
@@ -107,7 +106,7 @@ def main(argv=None) -> int:
     for res in a.res.split(","):
         root = REPO / "generated" / f"uhdb31_{res}"
         if not (root / "manifest.csv").exists():
-            print(f"error: no set at {root}: run python benchmarks/make_uhdb31.py --res {res}", file=sys.stderr)
+            print(f"error: no set at {root}: run python -m facedata.uhdb31 --res {res}", file=sys.stderr)
             return 2
         probes = [r for r in csv.DictReader(open(root / "manifest.csv")) if r["role"] == "probe"]
         step = max(1, len(probes) // a.probes)

@@ -6,7 +6,7 @@
 ``--data`` takes any folder with ``manifest.csv`` (``path,subject,yaw,pitch[,role]``): with ``role``
 the roles are as written; without it the gallery is the first yaw 0 / pitch 0 image of each
 subject and every other image is a probe. Without ``--data`` the synthetic UHDB31-protocol set
-at ``--res`` is used (and generated with ``benchmarks/make_uhdb31.py`` if missing) -- a
+at ``--res`` is used (and generated with ``facedata/uhdb31.py`` if missing) -- a
 synthetic reproduction of the UHDB31 protocol from real CFP photos, **not UHDB31**.
 
 Every (landmarker, descriptor) variant runs on the same probes in one run. Probes whose face is
@@ -31,19 +31,18 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from benchmarks.plotting import save_figure  # noqa: E402
-from landmarks.metrics import nme  # noqa: E402
-from pipeline.detection.boxes import box_matches  # noqa: E402
-from pipeline.cli import write_json  # noqa: E402
-from pipeline.config import PipelineConfig  # noqa: E402
-from pipeline.errors import FaceError, NoFaceFoundError  # noqa: E402
-from pipeline.imageio import load_image  # noqa: E402
-from pipeline.index import cosine_scores, masked_cosine_scores  # noqa: E402
-from pipeline.pipeline import Pipeline  # noqa: E402
-from pipeline.registry import DESCRIPTORS  # noqa: E402
+from facedata.paths import REPO
+from benchmarks.plotting import save_figure
+from landmarks.metrics import nme
+from pipeline.detection.boxes import box_matches
+from pipeline.cli import write_json
+from pipeline.config import PipelineConfig
+from pipeline.errors import FaceError, NoFaceFoundError
+from pipeline.imageio import load_image
+from pipeline.index import cosine_scores, masked_cosine_scores
+from pipeline.pipeline import Pipeline
+from pipeline.registry import DESCRIPTORS
 
 log = logging.getLogger("uhdb31_rank1")
 
@@ -274,9 +273,8 @@ def main(argv=None) -> int:
     if synthetic:
         data = REPO / "generated" / f"uhdb31_{a.res}"
         if not (data / "manifest.csv").exists():
-            maker = REPO / "benchmarks" / "make_uhdb31.py"
             print(f"generating the synthetic UHDB31-protocol set ({data}) ...", file=sys.stderr)
-            r = subprocess.run([sys.executable, str(maker), "--res", str(a.res)], cwd=REPO)
+            r = subprocess.run([sys.executable, "-m", "facedata.uhdb31", "--res", str(a.res)], cwd=REPO)
             if r.returncode != 0 or not (data / "manifest.csv").exists():
                 print("error: could not generate the synthetic set; pass --data DIR", file=sys.stderr)
                 return 2

@@ -27,7 +27,7 @@ Steps, with our choices where the paper leaves room:
    training descriptors (registered as ``dfd-pca``).
 
 Learned parameters live in an ``.npz`` (no pickle) shipped in ``descriptors/data/`` with its
-sha256 in ``descriptors/data/MANIFEST.json``; ``descriptors/train_dfd.py`` makes them.
+sha256 in ``descriptors/data/MANIFEST.json``; ``training/dfd.py`` makes them.
 """
 from __future__ import annotations
 
@@ -221,7 +221,7 @@ def load_shipped(name: str | None = None) -> DfdModel:
     name = name or man.get("default")
     if not name or name not in man["files"]:
         raise ModelFileError("no trained DFD parameters are shipped in descriptors/data (see MANIFEST.json); "
-                             "train them with `python -m descriptors.train_dfd` or use --descriptor lbp")
+                             "train them with `python -m training.dfd` or use --descriptor lbp")
     path = verify_file(DATA_DIR / name, man["files"][name]["sha256"], "DFD parameters")
     model = DfdModel.load(path)
     model.sha256 = man["files"][name]["sha256"]

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from facedata.paths import data_root
+
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = data_root()
 
 
 def read_pts(path: Path) -> np.ndarray:

@@ -12,7 +12,7 @@ in the detector box's frame (the R-CNN box parametrisation, Girshick et al. 2014
                                     h'/w' = exp(tr)
 
 so the refined box is (cx' -+ w'/2, cy' -+ h'/2) with max(w', h') = side'. Training:
-``python -m pipeline.detection.train_bbox`` (detector outputs on training images vs their
+``python -m training.bbox_cnn`` (detector outputs on training images vs their
 ground-truth boxes; parameters in ``models/bbox_cnn.safetensors`` with a sha256 in the manifest).
 """
 from __future__ import annotations
@@ -110,7 +110,7 @@ class BboxCnnRefiner:
         entry = load_manifest(model_dir).get("refiner")
         if entry is None:
             raise ModelFileError("the detector manifest has no 'refiner' entry: train it with "
-                                 "'python -m pipeline.detection.train_bbox'")
+                                 "'python -m training.bbox_cnn'")
         path = verify_file(model_dir / entry["file"], entry["sha256"], "bbox-cnn weights")
         from safetensors.torch import load_file
 

@@ -5,7 +5,7 @@ view-specific HOG models covering frontal, half-profile and profile faces. This 
 root-filter part of that design (no deformable parts): one linear template on Felzenszwalb HOG
 (fHOG, 31-d cells of 8 px) per view, trained here with dlib's structural SVM (max-margin object
 detection, King 2015) on the face-profiling renders and the real AFLW training crops
-(``python -m pipeline.detection.train_dpm``, which also writes the model manifest).
+(``python -m training.dpm``, which also writes the model manifest).
 
 Components (``Detection.view``; left/right name where the nose points in the image, so
 ``*_left`` is yaw > 0 in the project convention):
@@ -17,7 +17,7 @@ Components (``Detection.view``; left/right name where the nose points in the ima
   templates (below): one linear template did not cover full profiles from pitch -40 to +40
   (dlib's training recall 0.76-0.78, three templates 0.92-0.98).
 
-A view may be split into sub-components (``train_dpm --split profile=3``): its positives are
+A view may be split into sub-components (``python -m training.dpm --split profile=3``): its positives are
 clustered by their HOG appearance (k-means) and each cluster gets its own template, named
 ``<view>#<k>`` (e.g. ``profile_left#2``), like the component initialisation of the DPM
 (Felzenszwalb et al., PAMI 2010), which groups the positives by box aspect ratio -- by appearance
@@ -78,7 +78,7 @@ def load_manifest(model_dir: Path = MODEL_DIR) -> dict:
     path = Path(model_dir) / "MANIFEST.json"
     if not path.exists():
         raise ModelFileError(f"no detector manifest at {path}: train the detector with "
-                             "'python -m pipeline.detection.train_dpm' or reinstall the package")
+                             "'python -m training.dpm' or reinstall the package")
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:

@@ -20,7 +20,7 @@ landmark peak probabilities) are fused by a logistic regression fitted on held-o
 A candidate with ``p`` below ``floor`` is not a face (the floor is chosen at training time on
 held-out candidates; both in ``models/MANIFEST.json``); the faces that pass are ranked by the
 landmark confidence (``pipeline.detection.verify``). Training: ``python -m
-pipeline.detection.train_face_check`` (candidates of the shipped proposal + re-centring steps on
+training.face_check`` (candidates of the shipped proposal + re-centring steps on
 face-profiling renders, AFLW training crops and non-face images).
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ class FaceCheck:
         spec = load_manifest(model_dir).get(entry)
         if spec is None:
             raise ModelFileError(f"the detector manifest has no '{entry}' entry: train it with "
-                                 f"'python -m pipeline.detection.train_face_check --entry {entry}'")
+                                 f"'python -m training.face_check --entry {entry}'")
         path = verify_file(model_dir / spec["file"], spec["sha256"], "face-check weights")
         self.contexts = tuple(float(c) for c in spec.get("contexts", [CONTEXT]))
         self.net = BoxNet(int(spec.get("width", 16)), outputs=1, in_channels=len(self.contexts))

@@ -14,7 +14,7 @@ where ``(cx, cy, side)`` is the square ROI (pixels). Normalising by ``c`` and ``
 equivariant to translation and scale; the layout ``(P - c) / s`` carries the pose (a profile face's
 points crowd to one side of its head box). ``W`` is fitted by ridge regression
 (:func:`fit_box_regressor`) on GoDP predictions for AFLW training crops whose ROI is known
-(``python -m pipeline.detection.train_landmark_box``). The returned box is the square of side
+(``python -m training.landmark_box``). The returned box is the square of side
 ``side / sqrt(2)`` about ``(cx, cy)``, i.e. the AFLW-style box whose 3DDFA ROI is that square.
 """
 from __future__ import annotations

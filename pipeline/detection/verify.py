@@ -71,7 +71,7 @@ def load_regressor(model_dir: Path | None = None) -> tuple[np.ndarray, dict]:
     entry = load_manifest(model_dir).get("landmark_box")
     if entry is None:
         raise ModelFileError("the detector manifest has no 'landmark_box' entry: fit it with "
-                             "'python -m pipeline.detection.train_landmark_box'")
+                             "'python -m training.landmark_box'")
     path = verify_file(model_dir / entry["file"], entry["sha256"], "landmark-box regressor")
     with np.load(path, allow_pickle=False) as z:
         W = np.asarray(z["W"], dtype=np.float64)
@@ -103,11 +103,11 @@ class LandmarkVerifyRefiner:
         # opt-in, so a manifest without 'part_check' is an error that says how to train it
         self.part = FaceCheck(model_dir, entry="part_check") if part_veto else None
         for sha, fix in ((entry.get("godp_sha256"), "the landmark-box regressor was fitted for other GoDP weights; "
-                          "refit it with 'python -m pipeline.detection.train_landmark_box'"),
+                          "refit it with 'python -m training.landmark_box'"),
                          (self.check and self.check.godp_sha256, "the face check was trained with other GoDP "
-                          "weights; retrain it with 'python -m pipeline.detection.train_face_check'"),
+                          "weights; retrain it with 'python -m training.face_check'"),
                          (self.part and self.part.godp_sha256, "the part check was trained with other GoDP "
-                          "weights; retrain it with 'python -m pipeline.detection.train_face_check --entry "
+                          "weights; retrain it with 'python -m training.face_check --entry "
                           "part_check ...' (train_state/README.md)")):
             if sha and sha != self.godp.model.weights_sha256:
                 log.warning(fix)

@@ -52,7 +52,6 @@ def test_detection_match_rule():
 
 
 def test_detector_names_with_a_verifying_refiner_build_the_front_end():
-    sys.path.insert(0, str(REPO))
     from benchmarks.detection_bench import FrontEnd, build_detectors, main
 
     dets = build_detectors(["dpm+mmod+lm-verify", "dpm+mmod", "dpm"], 40)
@@ -65,7 +64,6 @@ def test_detector_names_with_a_verifying_refiner_build_the_front_end():
 def test_uhdb31_detection_at_the_annotated_box():
     """'detection' counts a returned face, 'detection_at_box' only a face at the annotated box; a probe
     with no face is a miss in both."""
-    sys.path.insert(0, str(REPO))
     from benchmarks.uhdb31_rank1 import pose_table, summarise
 
     rows = [{"role": "probe", "yaw": 90, "pitch": -30}] * 4 + [{"role": "gallery", "yaw": 0, "pitch": 0}]
@@ -82,7 +80,6 @@ def test_uhdb31_detection_at_the_annotated_box():
 
 def test_front_end_floor_sweep_matches_the_pipeline():
     """faces_by_floor(None) is what the pipeline reports; no floor keeps at least the best candidate."""
-    sys.path.insert(0, str(REPO))
     from benchmarks.detection_bench import FrontEnd
     from pipeline.imageio import load_image
 

@@ -11,9 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from make_corpus import REPO, make  # noqa: E402
+from make_corpus import REPO, make
 
 
 def main() -> int:

@@ -8,9 +8,7 @@ import sys
 import pytest
 
 from conftest import REPO
-
-sys.path.insert(0, str(REPO / "tests" / "corpus"))
-from make_corpus import make  # noqa: E402
+from make_corpus import make
 
 
 @pytest.fixture(scope="module")

@@ -87,7 +87,7 @@ def test_tampered_detector_file_is_refused(tmp_path):
     with pytest.raises(ModelFileError, match="sha256"):
         DpmDetector(model_dir=bad)
     (bad / "MANIFEST.json").unlink()
-    with pytest.raises(ModelFileError, match="train_dpm"):
+    with pytest.raises(ModelFileError, match="training.dpm"):
         DpmDetector(model_dir=bad)
 
 
@@ -131,7 +131,7 @@ def test_a_manifest_without_components_reads_as_the_five_views():
 
 
 def test_split_arguments_and_component_names():
-    from pipeline.detection.train_dpm import component_names, parse_splits
+    from training.dpm import component_names, parse_splits
 
     assert parse_splits("profile=3, half=2") == {"profile": 3, "half": 2} and parse_splits("") == {}
     for bad in ("profile", "side=2", "profile=0", "profile=x", "profile=9"):
@@ -151,7 +151,7 @@ def test_hog_clusters_separate_two_kinds_of_window_and_mirror_round_trips():
     mirroring a positive twice gives it back."""
     import dlib
 
-    from pipeline.detection.train_dpm import DpmTrainConfig, hog_clusters, mirror_positive, window_hog
+    from training.dpm import DpmTrainConfig, hog_clusters, mirror_positive, window_hog
 
     rng = np.random.default_rng(0)
     imgs, boxes, kind = [], [], []

@@ -298,7 +298,7 @@ def test_two_processes_enrolling_at_once(gal, tmp_path):
     for i in range(12):
         make_image(gal / f"extra{i:02d}.png", 100 + i)
     script = tmp_path / "enroll.py"
-    script.write_text(f"import sys\nsys.path.insert(0, {str(REPO)!r})\n" + FAKE_SRC + textwrap.dedent('''
+    script.write_text(FAKE_SRC + textwrap.dedent('''
         from pipeline.gallery import enroll
         from pipeline.pipeline import Pipeline
         from pipeline.registry import DESCRIPTORS
@@ -459,7 +459,7 @@ def test_enrollment_killed_half_way_loses_nothing(gal, tmp_path):
     for i in range(30):
         make_image(gal / f"p{i:02d}.png", 200 + i)
     script = tmp_path / "enroll_slow.py"
-    script.write_text(f"import sys\nsys.path.insert(0, {str(REPO)!r})\n" + FAKE_SRC + textwrap.dedent('''
+    script.write_text(FAKE_SRC + textwrap.dedent('''
         from pipeline import gallery
         from pipeline.pipeline import Pipeline
         from pipeline.registry import DESCRIPTORS
