@@ -15,7 +15,6 @@ are annotated, so there NME-all equals NME-vis).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -26,6 +25,7 @@ from tqdm import tqdm
 
 
 from facedata.paths import data_root
+from facedata.readers import balanced_subset, read_annotations
 from landmarks.metrics import YAW_BINS, auc, ced, nme, yaw_bin_label
 from benchmarks.plotting import save_figure
 from pipeline.cli import write_json
@@ -38,16 +38,8 @@ DEFAULT_DATA = data_root() / "aflw2000_3d_dev"
 
 
 def load_annotations(root: Path, limit: int | None) -> list[dict]:
-    rows = [json.loads(line) for line in open(root / "annotations.jsonl") if line.strip()]
-    if limit:
-        # a balanced subset: the first `limit` faces of each |yaw| bin, sorted by name
-        out = []
-        for lo, hi in YAW_BINS:
-            sel = sorted((r for r in rows if r.get("yaw") is not None and lo <= abs(r["yaw"]) < hi),
-                         key=lambda r: r["image"])
-            out += sel[:limit]
-        return out
-    return rows
+    """The faces of ``root/annotations.jsonl``; ``limit``: the first ``limit`` of each |yaw| bin."""
+    return balanced_subset(read_annotations(root), limit, YAW_BINS)
 
 
 def jitter_box(box, level: float, rng: np.random.Generator):

@@ -19,7 +19,6 @@ JSON with every per-probe result (``--json``) and a heat-map PNG per variant (``
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import logging
 import subprocess
@@ -33,6 +32,7 @@ from tqdm import tqdm
 
 
 from facedata.paths import REPO
+from facedata.readers import read_manifest
 from benchmarks.plotting import save_figure
 from landmarks.metrics import nme
 from pipeline.detection.boxes import box_matches
@@ -47,25 +47,6 @@ from pipeline.registry import DESCRIPTORS
 log = logging.getLogger("uhdb31_rank1")
 
 CENTER8 = [(y, p) for y in (-30, 0, 30) for p in (-30, 0, 30) if (y, p) != (0, 0)]
-
-
-def read_manifest(root: Path, subjects: str | None = None) -> list[dict]:
-    with open(root / "manifest.csv") as f:
-        rows = list(csv.DictReader(f))
-    if subjects:
-        lo, hi = subjects.split("-")
-        rows = [r for r in rows if lo <= r["subject"] <= hi]
-    has_role = rows and "role" in rows[0] and rows[0]["role"] not in (None, "")
-    seen = set()
-    for r in rows:
-        r["yaw"], r["pitch"] = float(r["yaw"]), float(r.get("pitch") or 0.0)
-        if not has_role:
-            if r["yaw"] == 0 and r["pitch"] == 0 and r["subject"] not in seen:
-                r["role"] = "gallery"
-                seen.add(r["subject"])
-            else:
-                r["role"] = "probe"
-    return [r for r in rows if r["role"] in ("gallery", "probe")]
 
 
 def describe_all(rows, root: Path, landmarker: str, descriptors: list[str], base: PipelineConfig, cropped_gallery: bool,

@@ -35,6 +35,7 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -47,6 +48,8 @@ from pipeline.types import FaceResult, Signature
 log = logging.getLogger(__name__)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+#: the manifest of a parameters folder that has none yet
+EMPTY_MANIFEST: dict[str, Any] = {"default": None, "files": {}}
 
 
 @dataclass(frozen=True)
@@ -214,17 +217,19 @@ class DfdModel:
 
 def load_shipped(name: str | None = None) -> DfdModel:
     """The shipped DFD model, verified against its sha256 in ``descriptors/data/MANIFEST.json``."""
-    from pipeline.modelfiles import verify_file
+    from pipeline import manifest as manifests
 
-    man_path = DATA_DIR / "MANIFEST.json"
-    man = json.loads(man_path.read_text()) if man_path.exists() else {"default": None, "files": {}}
+    folder = DATA_DIR
+    man = manifests.read_manifest(folder, what="DFD parameters", command="python -m training.dfd",
+                                  empty=EMPTY_MANIFEST)
     name = name or man.get("default")
     if not name or name not in man["files"]:
         raise ModelFileError("no trained DFD parameters are shipped in descriptors/data (see MANIFEST.json); "
                              "train them with `python -m training.dfd` or use --descriptor lbp")
-    path = verify_file(DATA_DIR / name, man["files"][name]["sha256"], "DFD parameters")
+    entry = manifests.entry(folder, name, manifest=man)
+    path = manifests.verified_path(folder, entry, "DFD parameters")
     model = DfdModel.load(path)
-    model.sha256 = man["files"][name]["sha256"]
+    model.sha256 = entry["sha256"]
     return model
 
 

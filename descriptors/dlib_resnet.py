@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.modelfiles import dlib_model_path
+from pipeline.manifest import dlib_model_path
 from pipeline.types import FaceResult, Signature
 
 
@@ -22,6 +22,8 @@ class DlibResnetDescriptor:
 
     name = "dlib-resnet"
     needs_3d = False
+    #: with the default ``align="landmarks"``; an instance built with ``align="dlib"`` sets it False
+    needs_landmarks = True
     #: dlib's 5 alignment points from the AFLW-19 landmarks: image-right eye outer / inner corner,
     #: image-left eye outer / inner corner (dlib's part order), nose bottom = mean of the nose wings.
     FIVE_FROM_AFLW = ((11,), (9,), (6,), (8,), (12, 14))

@@ -22,7 +22,6 @@ gallery subjects of the set.
 from __future__ import annotations
 
 import argparse
-import csv
 import logging
 import sys
 import time
@@ -32,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 
+from facedata.readers import read_csv
 from facedata.paths import REPO, data_root
 from pipeline.cli import guarded_main, write_json
 from pipeline.errors import ConfigError, FaceError
@@ -134,13 +134,8 @@ def cell(ok: np.ndarray, det: np.ndarray) -> dict:
             "rank1_detected": round(100 * float(ok[det].mean()), 1) if det.any() else None}
 
 
-def read_manifest(path: Path) -> list[dict]:
-    with open(path) as f:
-        return list(csv.DictReader(f))
-
-
 def synthetic(folder: Path, d: Describer, n_subjects: int | None) -> dict:
-    rows = read_manifest(folder / "manifest.csv")
+    rows = read_csv(folder / "manifest.csv")
     subs = sorted({r["subject"] for r in rows})[: n_subjects or None]
     rows = [r for r in rows if r["subject"] in subs]
     for r in rows:
@@ -172,7 +167,7 @@ def synthetic(folder: Path, d: Describer, n_subjects: int | None) -> dict:
 
 def real(data: Path, d: Describer, subjects: list[str]) -> dict:
     root = data / "cfp_dev"
-    rows = [r for r in read_manifest(root / "manifest.csv") if r["subject"] in set(subjects)]
+    rows = [r for r in read_csv(root / "manifest.csv") if r["subject"] in set(subjects)]
     from facedata.profiling import cfp_fiducial_box
 
     for r in rows:

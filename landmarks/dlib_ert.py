@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.modelfiles import dlib_model_path
+from pipeline.manifest import dlib_model_path
 from pipeline.types import IBUG68_TO_AFLW19, NUM_LANDMARKS, Box, Landmarks, ibug68_to_aflw19  # noqa: F401
 
 

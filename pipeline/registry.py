@@ -2,7 +2,12 @@
 
 Entries are registered lazily as ``"module:attribute"`` strings so that choosing a stage
 imports only what it needs (dlib, torch, ... are imported on first use). A registry entry
-is a factory: calling it with keyword options returns a ready stage object.
+is a factory: calling it with keyword options returns a ready stage object. Each registry names
+the protocol of its stage kind (:mod:`pipeline.types`: ``Detector``, ``Refiner``, ``Landmarker``,
+``Fitter``, ``Descriptor``); a registered factory (in practice the stage class) declares that
+protocol's attributes itself (``proposal_threshold``, ``ranks_by_score``, ``needs_landmarks``,
+``needs_3d``), because the pipeline reads them from :meth:`Registry.factory` before it builds the
+stage (tests/pipeline/test_protocols.py checks every entry).
 
 >>> from pipeline.registry import LANDMARKERS
 >>> LANDMARKERS.names()            # doctest: +SKIP
@@ -15,13 +20,15 @@ import importlib
 from typing import Any, Callable
 
 from pipeline.errors import ConfigError, NotBuiltError
+from pipeline.types import Descriptor, Detector, Fitter, Landmarker, Refiner
 
 
 class Registry:
-    """A named collection of stage factories."""
+    """A named collection of stage factories; ``protocol``: the stage kind's protocol (or None)."""
 
-    def __init__(self, stage: str):
+    def __init__(self, stage: str, protocol: type | None = None):
         self.stage = stage
+        self.protocol = protocol
         self._entries: dict[str, str | Callable[..., Any]] = {}
         self._help: dict[str, str] = {}
 
@@ -37,7 +44,9 @@ class Registry:
         """One line per entry, for ``--help`` texts."""
         return "; ".join(f"{n}: {self._help[n]}" if self._help[n] else n for n in self.names())
 
-    def factory(self, name: str) -> Callable[..., Any]:
+    def factory(self, name: str) -> Any:
+        """The factory registered as ``name`` (imported on first use): a stage class, or a callable
+        that declares the stage attributes of the registry's protocol like a class does."""
         if name not in self._entries:
             raise ConfigError(
                 f"unknown {self.stage} {name!r}; choose one of: {', '.join(self.names())}"
@@ -69,18 +78,26 @@ class Registry:
 
 
 def _not_built(stage: str, issue: int, what: str) -> Callable[..., Any]:
+    """A placeholder factory that raises NotBuiltError; it declares the neutral stage attributes
+    (no proposal threshold, a plain refiner, needs landmarks and 3D) so the pipeline reaches it
+    and reports the missing stage."""
+
     def factory(**_: Any) -> Any:
         raise NotBuiltError(f"the {stage} stage '{what}' is not built yet (issue #{issue}); "
                             f"choose another with --{stage} or see the README status table")
 
+    factory.proposal_threshold = None  # type: ignore[attr-defined]
+    factory.ranks_by_score = False  # type: ignore[attr-defined]
+    factory.needs_landmarks = True  # type: ignore[attr-defined]
+    factory.needs_3d = True  # type: ignore[attr-defined]
     return factory
 
 
-DETECTORS = Registry("detector")
-REFINERS = Registry("refiner")
-LANDMARKERS = Registry("landmarker")
-FITTERS = Registry("fitter")
-DESCRIPTORS = Registry("descriptor")
+DETECTORS = Registry("detector", Detector)
+REFINERS = Registry("refiner", Refiner)
+LANDMARKERS = Registry("landmarker", Landmarker)
+FITTERS = Registry("fitter", Fitter)
+DESCRIPTORS = Registry("descriptor", Descriptor)
 
 DETECTORS.register("dlib-hog", "pipeline.detection.dlib_detectors:DlibHogDetector",
                    "dlib's frontal HOG + linear SVM detector (5 views, frontal to ~45 deg)")

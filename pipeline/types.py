@@ -185,18 +185,52 @@ class FaceResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+# -- stage protocols -------------------------------------------------------------------------------
+#
+# One protocol per stage kind (runtime_checkable): every class registered in pipeline.registry
+# declares the attributes of its kind's protocol explicitly (tests/pipeline/test_protocols.py), so the
+# pipeline reads them as plain attributes. ``isinstance`` on a runtime-checkable protocol checks
+# that the members exist, not their types or values.
+
 @runtime_checkable
 class Detector(Protocol):
-    """Finds faces: ``detect(image) -> list[Detection]`` sorted by score, best first."""
+    """Finds faces: ``detect(image) -> list[Detection]`` sorted by score, best first.
+
+    proposal_threshold: the ``threshold`` option the pipeline builds the detector with when the
+    refiner verifies and re-ranks the candidates itself (a :class:`VerifyingRefiner`): lower, so
+    that more, weaker candidates are proposed; ``None`` (detectors without such a setting): the
+    detector's own default is kept. A class attribute, read from the registered class before
+    the detector is built."""
+
+    proposal_threshold: float | None
 
     def detect(self, image: np.ndarray) -> list[Detection]: ...
 
 
 @runtime_checkable
 class Refiner(Protocol):
-    """Maps a detector box to the AFLW-style box GoDP was trained on."""
+    """Maps a detector box to the AFLW-style box GoDP was trained on.
+
+    ranks_by_score: ``False`` for a plain refiner (the pipeline maps every box with
+    :meth:`refine` and keeps the largest faces first); ``True`` only for a
+    :class:`VerifyingRefiner`. A class attribute."""
+
+    ranks_by_score: bool
 
     def refine(self, image: np.ndarray, detection: Detection) -> Detection: ...
+
+
+@runtime_checkable
+class VerifyingRefiner(Refiner, Protocol):
+    """A refiner that also checks and re-ranks the detector's candidates (``lm-verify``):
+    ``verify(image, dets) -> list[Detection]`` returns the faces it accepts, refined, most
+    confident first (possibly none). Its class attribute ``ranks_by_score`` is ``True``: the
+    pipeline then calls :meth:`verify` instead of :meth:`refine` and builds the detector with its
+    :attr:`Detector.proposal_threshold`."""
+
+    ranks_by_score: bool
+
+    def verify(self, image: np.ndarray, dets: list[Detection]) -> list[Detection]: ...
 
 
 @runtime_checkable
@@ -207,10 +241,26 @@ class Landmarker(Protocol):
 
 
 @runtime_checkable
-class Describer(Protocol):
-    """Computes a face template from the image and the earlier stage results."""
+class Fitter(Protocol):
+    """Fits the 3D morphable model to a face's landmarks: ``fit(image, landmarks) -> Fit3D``
+    (``image`` may only give the image size)."""
+
+    def fit(self, image: np.ndarray, landmarks: Landmarks) -> Fit3D: ...
+
+
+@runtime_checkable
+class Descriptor(Protocol):
+    """Computes a face template from the image and the earlier stage results.
+
+    needs_landmarks: the landmark stage must run before :meth:`describe`; needs_3d: the 3D fit
+    and the UV lift must run too. Declared on the class (an instance may narrow them from its
+    options, e.g. ``dlib-resnet`` with ``align="dlib"`` needs no landmarks)."""
 
     needs_3d: bool
     needs_landmarks: bool
 
     def describe(self, image: np.ndarray, face: FaceResult) -> Signature: ...
+
+
+#: The earlier name of :class:`Descriptor`.
+Describer = Descriptor

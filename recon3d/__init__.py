@@ -1,4 +1,4 @@
-"""recon3d: the 3D stage of godp-face (issue #5) -- Surrey Face Model fitting from landmarks, UV
+"""recon3d: the 3D stage of godp-face -- Surrey Face Model fitting from landmarks, UV
 texture lifting, and a CPU renderer (the data factory for face profiling).
 
 Modules (one algorithm each):

@@ -13,10 +13,10 @@ import logging
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from pipeline.atomic import atomic_write_bytes  # noqa: F401  (also imported from here by the data factory)
+from pipeline.overlay import draw_landmarks  # noqa: F401  (the landmark drawer; also imported from here)
 from pipeline.types import UVTexture
 from recon3d.model import MorphableModel, load_model
 
@@ -44,33 +44,10 @@ def save_png(path: str | os.PathLike, image: np.ndarray, palette: int | None = N
     return atomic_write_bytes(path, encode_png(image, palette))
 
 
-def draw_landmarks(image: np.ndarray, points: np.ndarray, visible: np.ndarray | None = None, box=None,
-                   radius: int | None = None) -> np.ndarray:
-    """Copy of ``image`` (RGB or gray) with the landmarks drawn: visible green, invisible red
-    (hollow), and the face ``box`` (x0, y0, x1, y1) in yellow. Pure function."""
-    img = np.asarray(image)
-    img = np.repeat(img[:, :, None], 3, axis=2) if img.ndim == 2 else img[:, :, :3]
-    img = np.ascontiguousarray(img, dtype=np.uint8).copy()
-    pts = np.asarray(points, dtype=np.float64)
-    vis = np.ones(len(pts), bool) if visible is None else np.asarray(visible, dtype=bool)
-    r = radius or max(1, int(round(min(img.shape[:2]) / 150)))
-    if box is not None:
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
-        cv2.rectangle(img, (x0, y0), (x1, y1), (255, 220, 0), 1)
-    for p, v in zip(pts, vis):
-        if not np.isfinite(p).all():
-            continue
-        c = (int(round(p[0])), int(round(p[1])))
-        if v:
-            cv2.circle(img, c, r, (0, 255, 0), -1)
-        else:
-            cv2.circle(img, c, r, (255, 0, 0), 1)
-    return img
-
-
 def save_landmark_overlay(path: str | os.PathLike, image: np.ndarray, points: np.ndarray,
                           visible: np.ndarray | None = None, box=None) -> Path:
-    """Save :func:`draw_landmarks` as a PNG, atomically."""
+    """Save :func:`pipeline.overlay.draw_landmarks` (visible green, occluded red hollow, box yellow)
+    as a PNG, atomically."""
     return save_png(path, draw_landmarks(image, points, visible, box))
 
 

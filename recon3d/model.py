@@ -150,7 +150,7 @@ def load_model(path: str | Path | None = None) -> MorphableModel:
     ``importlib.resources``. Raises :class:`ModelFileError` when the file is missing or broken."""
     p = Path(path) if path is not None else packaged_model_path()
     if path is None:
-        from pipeline.modelfiles import verify_file
+        from pipeline.manifest import verify_file
 
         verify_file(p, MODEL_SHA256, "packaged 3D model file")
     try:

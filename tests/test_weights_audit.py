@@ -3,7 +3,9 @@
 * a static audit of the project's own source: no ``pickle``/``joblib`` loading, every
   ``torch.load`` passes ``weights_only=True``, every ``np.load`` passes ``allow_pickle=False``;
 * each shipped file, altered by one byte in a copy, is refused with ModelFileError naming sha256
-  (GoDP, SFM and dlib here; DFD in tests/descriptors, the detector and refiner in tests/pipeline).
+  (GoDP, SFM and dlib here; DFD in tests/descriptors, the detector and refiner in tests/pipeline);
+* every record of the three committed manifests (:data:`pipeline.manifest.SHIPPED`) has the sha256
+  of its file on disk, and every file of those folders has a record.
 """
 from __future__ import annotations
 
@@ -89,8 +91,31 @@ def test_sfm_model_verified(tmp_path, monkeypatch):
 
 
 def test_dlib_model_verified(monkeypatch):
-    from pipeline import modelfiles
+    from pipeline import manifest
 
-    monkeypatch.setitem(modelfiles.DLIB_MODELS, "shape_predictor_5_face_landmarks.dat", "0" * 64)
+    monkeypatch.setitem(manifest.DLIB_MODELS, "shape_predictor_5_face_landmarks.dat", "0" * 64)
     with pytest.raises(ModelFileError, match="sha256"):
-        modelfiles.dlib_model_path("shape_predictor_5_face_landmarks.dat")
+        manifest.dlib_model_path("shape_predictor_5_face_landmarks.dat")
+
+
+def _shipped():
+    from pipeline.manifest import SHIPPED
+
+    return sorted(SHIPPED.items())
+
+
+@pytest.mark.parametrize("name,shipped", _shipped(), ids=[n for n, _ in _shipped()])
+def test_every_committed_record_matches_its_file(name, shipped):
+    """Each record's sha256 is the digest of its file as committed (hashed here, not memoised), and
+    the folder holds no model file without a record."""
+    from pipeline.manifest import MANIFEST_NAME, read_manifest, records, sha256_file
+
+    recs = list(records(read_manifest(shipped.folder)))
+    assert recs, f"{shipped.folder}: no records"
+    bad = [f"{rec_name}: {rec['file']}" for rec_name, rec in recs
+           if not (shipped.folder / rec["file"]).is_file()
+           or sha256_file(shipped.folder / rec["file"]) != rec["sha256"]]
+    assert not bad, f"{shipped.folder.relative_to(REPO)}: sha256 differs from the manifest for {bad}"
+    on_disk = {p.name for p in shipped.folder.iterdir() if p.is_file() and p.name != MANIFEST_NAME}
+    unrecorded = on_disk - {rec["file"] for _, rec in recs}
+    assert not unrecorded, f"{shipped.folder.relative_to(REPO)}: files without a manifest record: {sorted(unrecorded)}"

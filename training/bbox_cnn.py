@@ -162,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=d.threads)
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from pipeline.detection.dpm import load_manifest, write_manifest
-    from pipeline.modelfiles import save_state_dict
+    from pipeline.detection.dpm import load_manifest
+    from pipeline.manifest import save_state_dict, write_manifest
 
     cfg = BboxTrainConfig(renders=a.renders, aflw=a.aflw, epochs=a.epochs, threads=a.threads)
     torch.set_num_threads(cfg.threads)

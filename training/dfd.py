@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import logging
 import os
 import sys
@@ -25,14 +24,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from descriptors.dfd import DATA_DIR, EMPTY_MANIFEST, DfdConfig, learn_dfd
 from facedata.paths import REPO, data_root
-from descriptors.dfd import DATA_DIR, DfdConfig, learn_dfd
+from facedata.splits import cfp_subjects
 from pipeline.config import PipelineConfig
 from pipeline.errors import FaceError
 from pipeline.imageio import load_image
-from pipeline.modelfiles import sha256_file
+from pipeline.manifest import read_manifest, record, write_manifest
 from pipeline.pipeline import Pipeline
-from facedata.splits import cfp_subjects
 
 log = logging.getLogger("train_dfd")
 SHARED = data_root()
@@ -127,20 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     t_learn = time.time() - t1
     a.out.parent.mkdir(parents=True, exist_ok=True)
     model.save(a.out)
-    man_path = a.out.parent / "MANIFEST.json"
-    man = json.loads(man_path.read_text()) if man_path.exists() else {"default": None, "files": {}}
-    man["files"][a.out.name] = {
-        "sha256": sha256_file(a.out), "config": asdict(cfg), "compact_dim": a.compact_dim,
-        "command": "python -m training.dfd " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "training": {"textures": len(uvs), "identities": int(len(np.unique(labels_arr))), "failed_to_fit": failed,
-                     "landmarker": a.landmarker, "views": a.views, "grey_sets": bool(a.grey),
-                     "lift_seconds": round(t_lift, 1), "learn_seconds": round(t_learn, 1)},
-        "bytes": a.out.stat().st_size,
-    }
+    man = read_manifest(a.out.parent, what="DFD parameters", empty=EMPTY_MANIFEST)
+    man["files"][a.out.name] = record(
+        a.out, config=asdict(cfg),
+        command="python -m training.dfd " + " ".join(argv if argv is not None else sys.argv[1:]),
+        data={"textures": len(uvs), "identities": int(len(np.unique(labels_arr))), "failed_to_fit": failed,
+              "landmarker": a.landmarker, "views": a.views, "grey_sets": bool(a.grey)},
+        figures={"lift_seconds": round(t_lift, 1), "learn_seconds": round(t_learn, 1)},
+        compact_dim=a.compact_dim, bytes=a.out.stat().st_size)
     man["default"] = a.out.name
-    tmp = man_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(man, indent=2) + "\n")
-    os.replace(tmp, man_path)
+    write_manifest(a.out.parent, man)
     log.info("wrote %s (%d bytes) in %.0f s", a.out, a.out.stat().st_size, time.time() - t0)
     return 0
 

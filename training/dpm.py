@@ -37,8 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from facedata.readers import cfp_fiducials_path, paint_out_head
+from pipeline.detection.dpm import MODEL_DIR, VIEWS, base_view, components
+from pipeline.manifest import read_manifest, record, write_manifest
 from training.loaders import DEFAULT_RENDERS, SHARED, load_gray
-from pipeline.detection.dpm import MODEL_DIR, VIEWS, base_view, components, write_manifest
 
 log = logging.getLogger("train_dpm")
 
@@ -214,10 +215,10 @@ def component_data(items: list[dict], view: str, cfg: DpmTrainConfig, mirror_all
 
 
 
-def train_component(imgs, boxes, negs, cfg: DpmTrainConfig, flips: bool, dest: Path) -> dict:
+def train_component(imgs, boxes, negs, cfg: DpmTrainConfig, flips: bool, dest: Path,
+                    command: str = "python -m training.dpm") -> dict:
+    """Train one template into ``dest``; returns its manifest record (:func:`pipeline.manifest.record`)."""
     import dlib
-
-    from pipeline.modelfiles import sha256_file
 
     opts = dlib.simple_object_detector_training_options()
     opts.add_left_right_image_flips = flips
@@ -234,9 +235,10 @@ def train_component(imgs, boxes, negs, cfg: DpmTrainConfig, flips: bool, dest: P
     os.replace(tmp, dest)
     # training-set figures (recall/precision at the learned threshold, dlib's own test)
     res = dlib.test_simple_object_detector(imgs, boxes, det)
-    return {"file": dest.name, "sha256": sha256_file(dest), "positives": len(imgs), "negative_images": len(negs),
-            "train_seconds": round(secs, 1), "train_precision": round(res.precision, 4),
-            "train_recall": round(res.recall, 4), "train_ap": round(res.average_precision, 4)}
+    return record(dest, config=asdict(cfg), command=command,
+                  data={"positives": len(imgs), "negative_images": len(negs)},
+                  figures={"train_seconds": round(secs, 1), "train_precision": round(res.precision, 4),
+                           "train_recall": round(res.recall, 4), "train_ap": round(res.average_precision, 4)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,8 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = DpmTrainConfig(per_view=a.per_view, negatives=a.negatives, C=a.C, threads=a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
-    man_path = a.out / "MANIFEST.json"
-    man = json.loads(man_path.read_text()) if man_path.exists() else {"files": {}}
+    man = read_manifest(a.out, what="detector", empty={"files": {}})
     command = "python -m training.dpm " + " ".join(sys.argv[1:] if argv is None else argv)
     man.update(window=cfg.window, config=asdict(cfg), command=command)
     # every run that (re)trained templates of this folder, in order (a model can be built in steps)
@@ -310,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, imgs, boxes in jobs:
             log.info("training %s on %d positives ...", name, len(imgs))
             man["files"][name] = train_component(imgs, boxes, negs_v, cfg, view == "frontal",
-                                                 a.out / f"{name.replace('#', '_')}.svm")
+                                                 a.out / f"{name.replace('#', '_')}.svm", command.strip())
             log.info("%s: %s", name, man["files"][name])
             write_manifest(a.out, man)
     stale = [f for f in man["files"] if base_view(f) in VIEWS and f not in man["components"]]

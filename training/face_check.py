@@ -472,9 +472,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(c <= 0 for c in a.contexts) or a.sampled_parts < 0 or not 0 <= a.sampled_around <= 1:
         ap.error("--contexts must be positive, --sampled-parts >= 0 and --sampled-around in [0, 1]")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    from pipeline.detection.dpm import load_manifest, write_manifest
+    from pipeline.detection.dpm import load_manifest
     from pipeline.detection.face_check import fuse
-    from pipeline.modelfiles import save_state_dict
+    from pipeline.manifest import save_state_dict, write_manifest
 
     cfg = FaceCheckTrainConfig(renders=a.renders, aflw=a.aflw, cfp_negatives=a.cfp_negatives, noise=a.noise,
                                epochs=a.epochs, parts_negative=a.parts_negative,

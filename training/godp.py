@@ -34,13 +34,15 @@ import numpy as np
 import torch
 
 from facedata.paths import data_root
-from landmarks.godp.data import (AugmentConfig, LandmarkSet, load_landmark_set, make_batch, map_to_input,
-                                 nme_in_crop, read_annotations, visible_box_size)
+from facedata.readers import read_annotations
+from landmarks.godp.data import map_to_input
+from training.godp_data import (AugmentConfig, LandmarkSet, load_landmark_set, make_batch, nme_in_crop,
+                                visible_box_size)
 from landmarks.godp.decode import decode
 from landmarks.godp.losses import PAPER_SCHEDULE, Targets, dsl_loss, mpk_mpb
 from landmarks.godp.network import GoDP, GodpConfig
-from landmarks.godp.weights import MANIFEST, WEIGHTS_DIR, read_manifest
-from pipeline.modelfiles import sha256_file
+from landmarks.godp.weights import WEIGHTS_DIR, read_manifest
+from pipeline.manifest import record, write_manifest
 from facedata.splits import aflw_validation_images
 
 log = logging.getLogger("godp.train")
@@ -324,7 +326,6 @@ def calibrate_visibility(run: Path, state_dict: dict, arch: dict) -> tuple[float
     accuracy) on the AFLW-crops validation split, from the unperturbed ROI."""
     import numpy as np
 
-    from landmarks.godp.data import AugmentConfig, load_landmark_set, make_batch
     from landmarks.godp.decode import decode
     from facedata.splits import aflw_validation_images
 
@@ -352,7 +353,9 @@ def calibrate_visibility(run: Path, state_dict: dict, arch: dict) -> tuple[float
 
 def export_checkpoint(run: Path, epoch: int | None = None, dest: Path | None = None) -> Path:
     """Write the model of ``run/last.pt`` (or ``run/epoch{N}.pt``) as safetensors into the
-    weights folder and record it in the manifest (as the new default)."""
+    weights folder (or as ``dest``) and record it in that folder's manifest (as the new default;
+    a record of :func:`pipeline.manifest.record`: ``config`` the architecture, ``data`` the
+    training configuration, ``figures`` the validation figures of the epoch)."""
     from safetensors.torch import save_file
 
     src = run / ("last.pt" if epoch is None else f"epoch{epoch}.pt")
@@ -375,18 +378,13 @@ def export_checkpoint(run: Path, epoch: int | None = None, dest: Path | None = N
             if "val" in rec and rec["val"].get("epoch") == ep:
                 val = rec["val"]
     vis_thr, vis_acc = calibrate_visibility(run, state["model"], arch)
-    man = read_manifest()
-    man["files"][dest.name] = {
-        "visibility_threshold": vis_thr, "visibility_balanced_accuracy_val": vis_acc,
-        "sha256": sha256_file(dest), "config": arch, "epoch": ep, "iter_in_epoch": int(state.get("iter", 0)),
-        "train_config": cfg,
-        "command": f"python -m training.godp --out {run} --width {cfg['width']} --K {cfg['K']}",
-        "validation": val, "bytes": dest.stat().st_size,
-    }
+    man = read_manifest(dest.parent)
+    man["files"][dest.name] = record(
+        dest, config=arch, command=f"python -m training.godp --out {run} --width {cfg['width']} --K {cfg['K']}",
+        data=cfg, figures={**(val or {}), "visibility_balanced_accuracy_val": vis_acc},
+        visibility_threshold=vis_thr, epoch=ep, iter_in_epoch=int(state.get("iter", 0)), bytes=dest.stat().st_size)
     if arch["variant"] == "godp":
         man["default"] = dest.name
-    tmpm = MANIFEST.with_suffix(".tmp")
-    tmpm.write_text(json.dumps(man, indent=2) + "\n")
-    os.replace(tmpm, MANIFEST)
+    write_manifest(dest.parent, man)
     log.info("exported epoch %d of %s to %s", ep, run, dest)
     return dest

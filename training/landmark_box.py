@@ -53,7 +53,8 @@ def collect(aflw: Path, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.detection.dpm import MODEL_DIR, load_manifest, write_manifest
+    from pipeline.detection.dpm import MODEL_DIR, load_manifest
+    from pipeline.manifest import write_manifest
     from pipeline.detection.landmark_box import fit_box_regressor, roi_error, roi_from_landmarks
     from pipeline.atomic import atomic_write_bytes
     from training.loaders import SHARED
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from landmarks.godp.weights import load_model
-    from pipeline.modelfiles import sha256_file
+    from pipeline.manifest import sha256_file
 
     torch.set_num_threads(a.threads)
     t0 = time.time()

@@ -1,1 +1,5 @@
-"""Detect and refine stages (dlib baselines now; the DPM mixture and the box CNN: issue #8)."""
+"""Detect and refine stages.
+
+Detectors: ``dpm``, ``dpm+mmod`` (the default), ``dlib-hog``, ``dlib-mmod``; refiners: ``lm-verify`` (the
+default), ``bbox-cnn``, ``none``. Shipped models: ``models/`` with ``MANIFEST.json``.
+"""

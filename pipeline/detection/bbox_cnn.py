@@ -100,18 +100,19 @@ class BboxCnnRefiner:
     """Registered refiner ``bbox-cnn``: applies :class:`BoxNet` to each detection."""
 
     name = "bbox-cnn"
+    ranks_by_score = False  # a plain refiner: the pipeline maps each box and keeps the largest face
 
     def __init__(self, model_dir=None):
-        from pipeline.detection.dpm import MODEL_DIR, load_manifest
-        from pipeline.errors import ModelFileError
-        from pipeline.modelfiles import verify_file
+        from pathlib import Path
 
-        model_dir = MODEL_DIR if model_dir is None else model_dir
-        entry = load_manifest(model_dir).get("refiner")
-        if entry is None:
-            raise ModelFileError("the detector manifest has no 'refiner' entry: train it with "
-                                 "'python -m training.bbox_cnn'")
-        path = verify_file(model_dir / entry["file"], entry["sha256"], "bbox-cnn weights")
+        from pipeline.detection.dpm import MODEL_DIR, load_manifest
+        from pipeline.manifest import entry as manifest_entry
+        from pipeline.manifest import verified_path
+
+        model_dir = Path(MODEL_DIR if model_dir is None else model_dir)
+        entry = manifest_entry(model_dir, "refiner", manifest=load_manifest(model_dir), what="detector",
+                               command="python -m training.bbox_cnn")
+        path = verified_path(model_dir, entry, "bbox-cnn weights")
         from safetensors.torch import load_file
 
         self.net = BoxNet(int(entry.get("width", 16)))

@@ -12,7 +12,7 @@ import logging
 
 import numpy as np
 
-from pipeline.modelfiles import dlib_model_path
+from pipeline.manifest import dlib_model_path
 from pipeline.types import Detection
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,7 @@ class DlibHogDetector(_PaddedRetry):
     """
 
     name = "dlib-hog"
+    proposal_threshold: float | None = None  # keeps its own threshold under a verifying refiner
     VIEWS = ("frontal", "left_look", "right_look", "frontal_rotated_left", "frontal_rotated_right")
 
     def __init__(self, min_face: int = 40, pad: float = 0.25, threshold: float = 0.0):
@@ -88,6 +89,7 @@ class DlibMmodDetector(_PaddedRetry):
     """dlib's MMOD CNN face detector (``mmod_human_face_detector.dat``)."""
 
     name = "dlib-mmod"
+    proposal_threshold: float | None = None  # keeps its own threshold under a verifying refiner
 
     def __init__(self, min_face: int = 40, pad: float = 0.25, threshold: float = 0.0):
         import dlib

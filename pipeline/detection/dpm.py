@@ -14,8 +14,8 @@ Components (``Detection.view``; left/right name where the nose points in the ima
 * ``half_left`` / ``half_right``: 22.5 <= abs(yaw) < 60, one side trained on the mirror
   images of the other's data;
 * ``profile_left`` / ``profile_right``: abs(yaw) >= 60; the shipped model splits each into three
-  templates (below): one linear template did not cover full profiles from pitch -40 to +40
-  (dlib's training recall 0.76-0.78, three templates 0.92-0.98).
+  templates (below), because one linear template covers full profiles from pitch -40 to +40
+  poorly (dlib's training recall 0.76-0.78 with one template per side, 0.92-0.98 with three).
 
 A view may be split into sub-components (``python -m training.dpm --split profile=3``): its positives are
 clustered by their HOG appearance (k-means) and each cluster gets its own template, named
@@ -35,20 +35,20 @@ image up-sampled (at most 2 doublings, capped at ~4 Mpx) so that faces of ``min_
 the window. The two passes are merged by IoU-only non-maximum suppression (:func:`nms`). They are
 kept apart because dlib's suppression inside one pass also drops a box that *contains* a
 higher-scoring one: in a single up-sampled pass, small spurious windows on an eye or the nose of
-a large face suppressed the face itself (measured on AFLW2000-3D dev: with one up-sampled pass
-the best of 12 candidates was a usable face box for 70 % of faces, without up-sampling 84 %).
+a large face suppress the face itself (on AFLW2000-3D dev, with one up-sampled pass the best of 12
+candidates is a usable face box for 70 % of faces, without up-sampling for 84 %).
 Images smaller than ``min_face`` give no faces.
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.errors import ModelFileError
-from pipeline.modelfiles import verify_file
+from pipeline.manifest import entry, read_manifest, verified_path
+from pipeline.manifest import write_manifest as write_manifest  # re-exported for the training scripts
 from pipeline.types import Detection
 
 log = logging.getLogger(__name__)
@@ -67,22 +67,11 @@ def components(manifest: dict) -> list[str]:
     return list(manifest.get("components", VIEWS))
 
 
-def write_manifest(model_dir: Path, manifest: dict) -> None:
-    """Write the detector manifest atomically (the training scripts add their entry to it)."""
-    from pipeline.atomic import atomic_write_bytes
-
-    atomic_write_bytes(Path(model_dir) / "MANIFEST.json", (json.dumps(manifest, indent=2) + "\n").encode())
-
-
 def load_manifest(model_dir: Path = MODEL_DIR) -> dict:
-    path = Path(model_dir) / "MANIFEST.json"
-    if not path.exists():
-        raise ModelFileError(f"no detector manifest at {path}: train the detector with "
-                             "'python -m training.dpm' or reinstall the package")
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ModelFileError(f"unreadable detector manifest {path}: {e}") from e
+    """The detector manifest of ``model_dir`` (:func:`pipeline.manifest.read_manifest`; a missing
+    one names ``python -m training.dpm``). Written with :func:`pipeline.manifest.write_manifest`,
+    re-exported here as ``write_manifest``."""
+    return read_manifest(Path(model_dir), what="detector", command="python -m training.dpm")
 
 
 def nms(dets: list[Detection], max_iou: float = 0.5) -> list[Detection]:
@@ -119,7 +108,7 @@ class DpmDetector:
     name = "dpm"
     #: threshold used when a verifying refiner (``lm-verify``) re-ranks the candidates: more
     #: proposals, the false ones rejected by the landmark check (see ``pipeline.detection.verify``)
-    proposal_threshold = -0.6
+    proposal_threshold: float | None = -0.6
 
     def __init__(self, min_face: int = 40, threshold: float = 0.0, pad: float = 0.25,
                  model_dir: str | Path = MODEL_DIR, nms_iou: float = 0.5):
@@ -132,10 +121,9 @@ class DpmDetector:
         self.views: list[str] = []
         self._dets = []
         for view in components(man):
-            entry = man["files"].get(view)
-            if entry is None:
+            if view not in man["files"]:
                 raise ModelFileError(f"detector manifest lacks the '{view}' component; retrain the detector")
-            path = verify_file(Path(model_dir) / entry["file"], entry["sha256"], f"dpm {view} template")
+            path = verified_path(model_dir, entry(model_dir, view, manifest=man), f"dpm {view} template")
             self._dets.append(dlib.fhog_object_detector(str(path)))
             self.views.append(view)
         # gallery caches key on this: retrained templates invalidate cached signatures

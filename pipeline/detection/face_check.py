@@ -1,14 +1,13 @@
 """Face / non-face check of the ``lm-verify`` candidates: a small CNN on the re-centred box, fused
 with the landmark confidence into one probability.
 
-Why: ``lm-verify`` ranked its re-centred candidates by GoDP's landmark confidence alone and rejected
-them below a fixed floor. That confidence is what GoDP learned on real AFLW faces; on faces it has
-seen little of -- full profiles with pitch, small (50-70 px) faces, the face-mask renders of the
-UHDB31-protocol set -- it drops to 0.4-0.65 and the true face is rejected or out-ranked by an ear
-or a patch of hair (``docs/detection/RESULTS.md``, session 5). This stage is the last step of a
-cascade in the spirit of the seed paper's detect -> refine -> landmark front end: after the
-landmark network has pulled each candidate onto what it takes for a face, a classifier looks at
-that box and says whether it *is* one.
+Why: GoDP's landmark confidence alone is a poor face / non-face test. It is what GoDP learned on
+real AFLW faces; on faces it has seen little of -- full profiles with pitch, small (50-70 px) faces,
+the face-mask renders of the UHDB31-protocol set -- it drops to 0.4-0.65, so a fixed floor on it
+rejects the true face or lets an ear or a patch of hair through (``docs/detection/RESULTS.md``).
+This stage is the last step of a cascade in the spirit of the seed paper's detect -> refine ->
+landmark front end: after the landmark network has pulled each candidate onto what it takes for a
+face, a classifier looks at that box and says whether it *is* one.
 
 Model: :class:`pipeline.detection.bbox_cnn.BoxNet` with one output (a logit), on the same 64 x 64
 gray crop with 1.5x context (:func:`pipeline.detection.bbox_cnn.crop_for`) of the candidate's
@@ -47,15 +46,13 @@ class FaceCheck:
         from safetensors.torch import load_file
 
         from pipeline.detection.dpm import MODEL_DIR, load_manifest
-        from pipeline.errors import ModelFileError
-        from pipeline.modelfiles import verify_file
+        from pipeline.manifest import entry as manifest_entry
+        from pipeline.manifest import verified_path
 
         model_dir = MODEL_DIR if model_dir is None else Path(model_dir)
-        spec = load_manifest(model_dir).get(entry)
-        if spec is None:
-            raise ModelFileError(f"the detector manifest has no '{entry}' entry: train it with "
-                                 f"'python -m training.face_check --entry {entry}'")
-        path = verify_file(model_dir / spec["file"], spec["sha256"], "face-check weights")
+        spec = manifest_entry(model_dir, entry, manifest=load_manifest(model_dir), what="detector",
+                              command=f"python -m training.face_check --entry {entry}")
+        path = verified_path(model_dir, spec, "face-check weights")
         self.contexts = tuple(float(c) for c in spec.get("contexts", [CONTEXT]))
         self.net = BoxNet(int(spec.get("width", 16)), outputs=1, in_channels=len(self.contexts))
         self.net.load_state_dict(load_file(str(path)))

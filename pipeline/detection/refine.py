@@ -10,6 +10,7 @@ class IdentityRefiner:
     """Returns the detection unchanged."""
 
     name = "none"
+    ranks_by_score = False  # a plain refiner (see pipeline.types.Refiner)
 
     def refine(self, image: np.ndarray, detection: Detection) -> Detection:
         return detection

@@ -1,10 +1,10 @@
 """``dpm+mmod``: the multi-view HOG mixture's proposals joined by dlib's MMOD CNN face boxes.
 
-Why: on real AFLW2000-3D photos the landmark-verified front end (``lm-verify``) picks within 0.7
-point of the best candidate it is given; its misses at 60-90 degrees of yaw are faces that no
-``dpm`` proposal reaches (``docs/detection/RESULTS.md``, session 4). dlib's MMOD CNN, trained on a
-far larger face set, matches 96.7 % of the 60-90 degree faces in the same benchmark (dpm 76.7 %)
-but is ~10x slower; as extra proposals for the verifier it fills exactly that gap.
+Why: the landmark-verified front end (``lm-verify``) can only pick among the candidates it is given,
+and on real photos at 60-90 degrees of yaw a ``dpm`` proposal on the face is sometimes missing.
+dlib's MMOD CNN, trained on a far larger face set, finds most of those faces but is several times
+slower than ``dpm``; as extra proposals for the verifier it fills that gap (without its boxes the
+real-photo check drops from 92 to 89 of 100 faces at 60-90 degrees, ``docs/detection/RESULTS.md``).
 
 MMOD runs on the image itself, or on a copy shrunk to at most ``mmod_max_pixels`` (0.25 Mpx, ~1.3 s
 on one core), so its cost stays bounded on large photos -- faces it cannot see there (< 80 px in
@@ -12,10 +12,9 @@ the copy) still come from dpm's up-sampled pass. When it finds nothing and the i
 runs once more on a copy enlarged by ``min(80 / min_face, sqrt(mmod_max_pixels / (h w)))``, so that
 a ``min_face`` face fills its ~80 px window (``mmod_enlarge``): on the 128 px UHDB31-protocol set,
 whose faces are ~50-70 px, MMOD otherwise adds nothing. Only as a fallback: enlarging every image
-that has room (the 256 px set) made MMOD's boxes crowd dpm's out of the verifier's pool and lost
-faces there (session 5, ``docs/detection/RESULTS.md``). Its boxes (tight, dlib convention) are put
-first in the score order (score = best dpm score + 1 + MMOD confidence, view ``"mmod"``),
-so a verifying refiner's pool of best-scoring candidates always holds them; the refiner re-centres
+that has room (e.g. the 256 px set) lets MMOD's boxes crowd dpm's out of the verifier's pool and
+loses faces there. Its boxes (tight, dlib convention) are put first in the score order (score = best
+dpm score + 1 + MMOD confidence, view ``"mmod"``), so a verifying refiner's pool of best-scoring candidates always holds them; the refiner re-centres
 every candidate on its landmarks, so the box convention does not matter there.
 """
 from __future__ import annotations
@@ -28,7 +27,8 @@ class DpmMmodDetector:
     """Registered detector ``dpm+mmod``: dpm proposals plus MMOD boxes (see the module docstring)."""
 
     name = "dpm+mmod"
-    proposal_threshold = DpmDetector.proposal_threshold  # a verifying refiner asks for weak candidates too
+    #: a verifying refiner asks for weak candidates too (the dpm proposals')
+    proposal_threshold: float | None = DpmDetector.proposal_threshold
 
     MMOD_WINDOW = 80  # px: the smallest face dlib's MMOD CNN finds without up-sampling
 

@@ -5,42 +5,42 @@ face part or a background patch, and the true face is a weaker, off-centre candi
 treats the detector as a *proposal* stage and lets the landmark network decide, in the spirit of the
 seed paper's detect -> refine -> landmark cascade:
 
-1. the ``bbox-cnn`` regressor maps each of the ``candidates`` best detector boxes (plus the
-   ``largest`` biggest ones, so a big face is never crowded out by small high-scoring windows) to an
+1. the ``bbox-cnn`` regressor maps each of the ``candidates`` (4) best detector boxes (plus the
+   ``largest`` (3) biggest ones, so a big face is never crowded out by small high-scoring windows) to an
    AFLW-style box;
 2. GoDP on the single unperturbed ROI of each box (one batched forward pass) predicts the 19 points;
    the box is replaced by the one the point layout implies (:mod:`pipeline.detection.landmark_box`)
-   and step 2 repeats ``iterations`` times (a fixed-point iteration: an off-centre box moves onto
+   and step 2 repeats ``iterations`` (2) times (a fixed-point iteration: an off-centre box moves onto
    the face, a box on the face stays);
 3. each candidate's landmark confidence is the mean of its 10 highest landmark peak probabilities
    (softmax probabilities in [0, 1]); with ``face_check`` (the default) a small CNN looks at the
    re-centred box and its logit is fused with that confidence into p(face)
    (:mod:`pipeline.detection.face_check`), and a candidate below the check's trained floor is not a
-   face (without the check: a landmark confidence below ``min_confidence``);
+   face (without the check: a landmark confidence below ``min_confidence``, 0.65); ``floor``
+   overrides the threshold (0 keeps the best candidate of every image that has one);
 4. the faces are ranked by landmark confidence and merged when they converged onto the same face
-   (IoU > ``merge_iou``). Optionally (``resolve_nested=True``, off by default) two faces that *nest*
-   (the smaller one at least 80 % inside the bigger one with at most 0.4 of its area: a mouth box
-   inside the face, or the face inside a box twice its side) are resolved to the one with the higher
-   p(face): measured in session 8, it won 4 of 308 pitched full-profile probes at 256 px but lost 4
-   of 300 real AFLW2000-3D check faces (``check_detection.py``: 96.3 -> 95.0 %), so it is not the
-   default (``docs/detection/RESULTS.md``).
+   (IoU > ``merge_iou``, 0.5). Optionally (``resolve_nested=True``, off by default) two faces that
+   *nest* (the smaller one at least 80 % inside the bigger one with at most 0.4 of its area: a mouth
+   box inside the face, or the face inside a box twice its side) are resolved to the one with the
+   higher p(face). Off by default because it costs real faces: on the 300 AFLW2000-3D dev faces of
+   ``check_detection.py`` 95.0 % instead of 96.3 % (``docs/detection/RESULTS.md``).
 5. optionally (``part_veto=True``, off by default), a **part veto**: while the first face sits
    *nested* inside a bigger surviving face (:func:`pipeline.detection.boxes.nested`: an eye, nose or
    mouth box inside the face) and a second check, trained with face parts as non-faces and a crop
    with twice the context (``part_check`` in the manifest), scores it below that check's floor, it is
    dropped and the next face moves up (:func:`veto_parts`). Faces that are not nested in a bigger
-   one are never touched. Measured in session 10 (``docs/detection/RESULTS.md``): 4 more of the 308
-   pitched full-profile probes at 256 px, none at 128 px, but 2 fewer real AFLW2000-3D faces in
-   ``check_detection.py`` (96.3 -> 95.7 %), so it is not the default.
+   one are never touched, so the veto cannot add a false positive. Off by default: it finds more
+   pitched full profiles of the synthetic UHDB31-protocol set at 256 px but 2 fewer of the 300 real
+   AFLW2000-3D faces of ``check_detection.py`` (95.7 % instead of 96.3 %, ``docs/detection/RESULTS.md``).
 
-The check *gates* and the landmark network *ranks*: ranking by p(face) itself picked a wrong box on
-3 more of 100 real 60-90 degree AFLW2000-3D faces (its CNN logit saturates on face-like parts),
-gating kept the landmark ranking's 92 (session 5, ``docs/detection/diagnosis/ana_sim5.py``).
+The check *gates* and the landmark network *ranks*: the CNN logit saturates (p > 0.99) on face-like
+parts, so ranking by p(face) picks a wrong box on more real profile faces (89 instead of 92 of 100
+AFLW2000-3D faces at 60-90 degrees, ``docs/detection/RESULTS.md``).
 
 ``Detection.score`` of the result is the landmark confidence; ``Detection.view`` stays the detector's
 component (e.g. the dpm view) of the candidate it came from. The pipeline then takes the *most
-confident* face instead of the largest. Measured on 300 AFLW2000-3D dev faces (100 per yaw bin), see
-``docs/detection/RESULTS.md``.
+confident* face instead of the largest. Models: ``pipeline/detection/models/MANIFEST.json``
+(``landmark_box``, ``face_check``, ``part_check``; each records the GoDP sha256 it was fitted for).
 """
 from __future__ import annotations
 
@@ -65,14 +65,13 @@ def load_regressor(model_dir: Path | None = None) -> tuple[np.ndarray, dict]:
     """The landmarks -> box regressor ``W`` (39, 3) and its manifest entry, sha256-verified."""
     from pipeline.detection.dpm import MODEL_DIR, load_manifest
     from pipeline.errors import ModelFileError
-    from pipeline.modelfiles import verify_file
+    from pipeline.manifest import entry as manifest_entry
+    from pipeline.manifest import verified_path
 
     model_dir = Path(MODEL_DIR if model_dir is None else model_dir)
-    entry = load_manifest(model_dir).get("landmark_box")
-    if entry is None:
-        raise ModelFileError("the detector manifest has no 'landmark_box' entry: fit it with "
-                             "'python -m training.landmark_box'")
-    path = verify_file(model_dir / entry["file"], entry["sha256"], "landmark-box regressor")
+    entry = manifest_entry(model_dir, "landmark_box", manifest=load_manifest(model_dir), what="detector",
+                           command="python -m training.landmark_box")
+    path = verified_path(model_dir, entry, "landmark-box regressor")
     with np.load(path, allow_pickle=False) as z:
         W = np.asarray(z["W"], dtype=np.float64)
     if W.shape != (39, 3):
@@ -84,7 +83,9 @@ class LandmarkVerifyRefiner:
     """Registered refiner ``lm-verify`` (the default); see the module docstring."""
 
     name = "lm-verify"
-    ranks_by_score = True  # the pipeline keeps the most confident face, not the largest
+    #: a verifying refiner (:class:`pipeline.types.VerifyingRefiner`): the pipeline calls :meth:`verify`
+    #: and keeps the most confident face, not the largest
+    ranks_by_score = True
 
     def __init__(self, candidates: int = 4, largest: int = 3, iterations: int = 2, min_confidence: float = 0.65,
                  merge_iou: float = 0.5, model_dir=None, landmarker=None, face_check: bool = True,

@@ -14,13 +14,23 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import REPO
 from PIL import Image
 
-from conftest import REPO
 from pipeline import gallery as G
 from pipeline.errors import ConfigError, GalleryError
-from pipeline.index import (FaissIndex, NumpyIndex, cosine_scores, faiss_available, fuse_scores, make_index,
-                            masked_cosine_scores, top_k)
+from pipeline.gallery import enrol as E
+from pipeline.gallery import lock as L
+from pipeline.index import (
+    FaissIndex,
+    NumpyIndex,
+    cosine_scores,
+    faiss_available,
+    fuse_scores,
+    make_index,
+    masked_cosine_scores,
+    top_k,
+)
 from pipeline.pipeline import Pipeline
 from pipeline.registry import DESCRIPTORS
 from pipeline.types import Signature
@@ -219,7 +229,7 @@ DESCRIPTORS.register("test-interrupted", _Interrupted, "tests only")
 
 
 def test_interrupted_enrollment_resumes_from_checkpoint(gal, fake, monkeypatch):
-    monkeypatch.setattr(G, "CHECKPOINT_SECONDS", 0.0)
+    monkeypatch.setattr(E, "CHECKPOINT_SECONDS", 0.0)  # read where it is used
     _Interrupted.calls = 0
     with pytest.raises(KeyboardInterrupt):
         G.enroll(Pipeline(descriptor="test-interrupted", cropped=True), gal, progress=False)
@@ -278,14 +288,21 @@ def test_explicit_cache_path_and_no_cache(gal, fake, tmp_path):
     assert fake.calls == 4 and not (gal / G.DEFAULT_CACHE_NAME).exists()
 
 
-def test_read_only_location_falls_back(gal, fake, monkeypatch, caplog):
+@pytest.mark.parametrize("how", ["denied", "occupied"])
+def test_read_only_location_falls_back(gal, fake, monkeypatch, caplog, how):
+    """The lock file cannot be made: 'denied' as in a read-only folder (what filelock raises
+    there), 'occupied' by a folder of that name (the real filelock fails on it)."""
     G.enroll(pipe(), gal, progress=False)  # an existing cache is still read...
     make_image(gal / "dave.png", 6)
 
     def denied(path):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(G, "_open_lock", denied)
+    if how == "denied":
+        monkeypatch.setattr(L, "_open_lock", denied)
+    else:
+        L.lock_path(gal / G.DEFAULT_CACHE_NAME).unlink()
+        L.lock_path(gal / G.DEFAULT_CACHE_NAME).mkdir()
     fake.calls = 0
     with caplog.at_level(logging.WARNING, logger="pipeline.gallery"):
         g = G.enroll(pipe(), gal, progress=False)
@@ -298,7 +315,7 @@ def test_two_processes_enrolling_at_once(gal, tmp_path):
     for i in range(12):
         make_image(gal / f"extra{i:02d}.png", 100 + i)
     script = tmp_path / "enroll.py"
-    script.write_text(FAKE_SRC + textwrap.dedent('''
+    script.write_text("import sys\n" + FAKE_SRC + textwrap.dedent('''
         from pipeline.gallery import enroll
         from pipeline.pipeline import Pipeline
         from pipeline.registry import DESCRIPTORS
@@ -326,6 +343,74 @@ def test_lock_timeout_continues_without_saving(gal, fake, caplog):
         with caplog.at_level(logging.WARNING, logger="pipeline.gallery"):
             g = G.enroll(pipe(), gal, progress=False, lock_timeout=0.2)
     assert len(g.identities) == 4 and "stayed locked" in caplog.text and not cp.exists()
+
+
+def test_lock_waits_for_its_holder_then_is_held(tmp_path, caplog):
+    """A second holder (another lock object: in this thread or another process alike) waits
+    until the first one leaves, then gets the lock; the lock file stays, with umask permissions."""
+    import os
+    import threading
+
+    cp = tmp_path / "new" / "c.npz"
+    entered, leave = threading.Event(), threading.Event()
+
+    def hold():
+        with G.cache_lock(cp) as held:
+            assert held
+            entered.set()
+            leave.wait(10)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert entered.wait(10)
+    threading.Timer(0.3, leave.set).start()
+    old = os.umask(0o022)
+    try:
+        with caplog.at_level(logging.WARNING, logger="pipeline.gallery"), G.cache_lock(cp, timeout=None) as held:
+            assert held and leave.is_set()
+    finally:
+        os.umask(old)
+        leave.set()
+        t.join(10)
+    assert "waiting for another process" in caplog.text and "stayed locked" not in caplog.text
+    assert os.stat(L.lock_path(cp)).st_mode & 0o777 == 0o644
+    with G.cache_lock(cp, timeout=0) as held:  # free again
+        assert held
+
+
+def test_cache_file_format(tmp_path):
+    """The documented layout (so caches written by earlier versions keep working), written
+    atomically with the permissions a plain open() gives."""
+    import os
+
+    recs = [G.CacheRecord("a/1.png", "a", "0" * 64, G.CacheEntry("ok", "", np.ones(4, np.float32) / 2,
+                                                                   np.array([1, 0], np.float32))),
+            G.CacheRecord("b.png", "b", "1" * 64, G.CacheEntry("failed", "no face found")),
+            G.CacheRecord("c.png", "c", "2" * 64, G.CacheEntry("ok", "", np.full(4, 0.5, np.float32)))]
+    cp = tmp_path / "sub" / "c.npz"
+    old = os.umask(0o022)
+    try:
+        G.write_cache(cp, "k", {"x": 1}, recs)
+    finally:
+        os.umask(old)
+    assert os.stat(cp).st_mode & 0o777 == 0o644 and [p.name for p in cp.parent.iterdir()] == ["c.npz"]
+    with np.load(cp, allow_pickle=False) as z:
+        assert sorted(z.files) == ["masks", "meta", "vectors"]
+        assert z["meta"].dtype.kind == "S" and z["meta"].shape == (1,)
+        meta = json.loads(z["meta"][0].decode("utf-8"))
+        assert z["vectors"].dtype == np.float32 and z["vectors"].shape == (2, 4)
+        np.testing.assert_array_equal(z["masks"], [[1, 0], [1, 1]])
+    assert sorted(meta) == ["dim", "entries", "format", "key", "n_regions", "pipeline", "version", "written"]
+    assert (meta["format"], meta["version"], meta["key"], meta["dim"], meta["n_regions"]) == (
+        "godp-face-gallery-cache", 1, "k", 4, 2)
+    assert meta["entries"][1] == {"path": "b.png", "identity": "b", "sha256": "1" * 64, "status": "failed",
+                                  "message": "no face found", "row": -1, "has_mask": False}
+    assert [(e["row"], e["has_mask"]) for e in meta["entries"]] == [(0, True), (-1, False), (1, False)]
+    back = G.read_cache(cp, "k")
+    assert [(r.path, r.entry.status, r.entry.mask is None) for r in back] == [
+        ("a/1.png", "ok", False), ("b.png", "failed", True), ("c.png", "ok", True)]
+    with pytest.raises(G.CacheInvalid, match="another pipeline configuration"):
+        G.read_cache(cp, "other")
 
 
 # -- matching maths ------------------------------------------------------------------------------
@@ -459,12 +544,13 @@ def test_enrollment_killed_half_way_loses_nothing(gal, tmp_path):
     for i in range(30):
         make_image(gal / f"p{i:02d}.png", 200 + i)
     script = tmp_path / "enroll_slow.py"
-    script.write_text(FAKE_SRC + textwrap.dedent('''
+    script.write_text("import sys\n" + FAKE_SRC + textwrap.dedent('''
         from pipeline import gallery
+        from pipeline.gallery import enrol
         from pipeline.pipeline import Pipeline
         from pipeline.registry import DESCRIPTORS
         FakeDescriptor.delay = float(sys.argv[2])
-        gallery.CHECKPOINT_SECONDS = 0.0  # save after every image
+        enrol.CHECKPOINT_SECONDS = 0.0  # save after every image
         DESCRIPTORS.register("test-fake", FakeDescriptor)
         g = gallery.enroll(Pipeline(descriptor="test-fake", cropped=True), sys.argv[1], progress=False)
         print(len(set(g.identities)), FakeDescriptor.calls)

@@ -168,7 +168,7 @@ def test_debug_writer_mesh_and_uv(tmp_path):
     uvimg = np.asarray(Image.open(tmp_path / "dbg" / "0003_my_probe_face0_uv.png"))
     assert uvimg.shape == (16, 16, 4) and uvimg[0, 0, 3] == 0 and uvimg[0, -1, 3] == 255
     ov = np.asarray(Image.open(tmp_path / "dbg" / "0003_my_probe_overlay.png"))
-    assert (ov[30, 30] == [255, 230, 0]).all()  # a visible landmark
+    assert (ov[30, 30] == [0, 255, 0]).all()  # a visible landmark (pipeline.overlay.VISIBLE_COLOUR)
     # without recon3d.export: the mesh is skipped, the rest is written
     w._export, w._export_error = None, "missing"
     out = w.write(4, tmp_path / "p.jpg", np.zeros((80, 70, 3), np.uint8), [face])

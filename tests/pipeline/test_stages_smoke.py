@@ -55,7 +55,7 @@ def test_descriptors(name):
     desc = _built(DESCRIPTORS, name)
     img = load_image(FIXTURES / "einstein.jpg")
     face = FaceResult(Detection(EINSTEIN_FACE, 1.0))
-    if getattr(desc, "needs_landmarks", True):
+    if desc.needs_landmarks:  # declared by every descriptor (pipeline.types.Descriptor)
         pytest.skip("needs the landmark/3D stages; covered by the pipeline tests")
     sig = desc.describe(img, face)
     assert isinstance(sig, Signature) and np.isclose(np.linalg.norm(sig.vector), 1.0, atol=1e-4)

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from pipeline import overlay
 from pipeline.imageio import load_image
 from recon3d.export import draw_landmarks, export_mesh, save_landmark_overlay, save_png
 from recon3d.model import load_model
@@ -47,6 +48,7 @@ def test_overlay_and_png(tmp_path):
     assert out.shape == (60, 80, 3) and tuple(out[10, 10]) == (0, 255, 0) and tuple(out[30, 40]) == (100, 100, 100)
     p = save_landmark_overlay(tmp_path / "sub" / "o.png", img, pts)
     assert load_image(p).shape == (60, 80, 3)
+    assert draw_landmarks is overlay.draw_landmarks  # one drawer (pipeline.overlay), importable from here too
     save_png(tmp_path / "o.png", np.zeros((4, 4, 3), np.uint8))
     save_png(tmp_path / "o.png", np.full((4, 4, 3), 9, np.uint8))  # replaces atomically
     assert (load_image(tmp_path / "o.png") == 9).all()

@@ -3,7 +3,8 @@ import dataclasses
 
 import numpy as np
 
-from landmarks.godp.data import INPUT, AugmentConfig, LandmarkSet, make_sample
+from landmarks.godp.data import INPUT
+from training.godp_data import AugmentConfig, LandmarkSet, make_sample
 
 L = 19
 
