@@ -15,6 +15,7 @@ rejection) and is counted in ``failed_pairs``. Scores are cosines, masked by joi
 for descriptors with region masks (DFD, LBP). Writes a table (stdout), a JSON with the summary and
 every pair's score, and an ROC plot (one panel per protocol).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,14 @@ def pair_scores(pairs, index: dict[str, int], sigs: list, masked: bool) -> tuple
 def summarise(scores: np.ndarray, same: np.ndarray, folds: np.ndarray, failed: np.ndarray) -> dict:
     """The protocol's figures for one descriptor and protocol (see the module docstring)."""
     cv = cross_fold_accuracy(scores, same, folds)
-    out = {"accuracy_mean": cv["mean"], "accuracy_std": cv["std"], "per_fold": cv["per_fold"],
-           "auc": roc_auc(scores, same), "pairs": int(len(scores)), "failed_pairs": int(failed.sum())}
+    out = {
+        "accuracy_mean": cv["mean"],
+        "accuracy_std": cv["std"],
+        "per_fold": cv["per_fold"],
+        "auc": roc_auc(scores, same),
+        "pairs": int(len(scores)),
+        "failed_pairs": int(failed.sum()),
+    }
     for far in FARS:
         tar, thr = tar_at_far(scores, same, far)
         out[f"tar_at_far_{far:g}"] = tar
@@ -69,17 +76,29 @@ def summarise(scores: np.ndarray, same: np.ndarray, folds: np.ndarray, failed: n
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="cfp_verify.py", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=data_path("cfp_dev"),
-                    help="CFP folder with protocol_pairs.csv and images/ [$GODP_DATA/cfp_dev or ../shared/data/cfp_dev]")
+    ap = argparse.ArgumentParser(
+        prog="cfp_verify.py", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=data_path("cfp_dev"),
+        help="CFP folder with protocol_pairs.csv and images/ [$GODP_DATA/cfp_dev or ../shared/data/cfp_dev]",
+    )
     ap.add_argument("--folds", default="4,5", help="folds to evaluate (each fold's threshold from the others) [4,5]")
     ap.add_argument("--protocol", default="FP,FF", help="protocols [FP,FF]")
-    ap.add_argument("--descriptor", default=None,
-                    help=f"comma-separated descriptors [every registered one: {','.join(DESCRIPTORS.names())}]")
+    ap.add_argument(
+        "--descriptor",
+        default=None,
+        help=f"comma-separated descriptors [every registered one: {','.join(DESCRIPTORS.names())}]",
+    )
     ap.add_argument("--landmarker", default="godp", help="landmarker of the shared front end [godp]")
-    ap.add_argument("--limit", type=int, default=None,
-                    help="only the first N genuine and N impostor pairs per fold and protocol (quick runs)")
+    ap.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="only the first N genuine and N impostor pairs per fold and protocol (quick runs)",
+    )
     ap.add_argument("--json", type=Path, help="write the summary and every pair's score here ('-' = stdout)")
     ap.add_argument("--plot", type=Path, help="ROC plot (PNG)")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -149,10 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     sigs, status, _, times = describe_all(rows, a.data, a.landmarker, descriptors, PipelineConfig(), False)
     elapsed = time.perf_counter() - t0
-    summary: dict = {"data": str(a.data), "folds": folds, "images": len(images),
-                     "images_without_face": int(sum(s != "ok" for s in status)), "seconds": round(elapsed, 1),
-                     "ms_per_image": {k: round(1000 * v / max(len(images), 1), 1) for k, v in times.items()},
-                     "results": {}}
+    summary: dict = {
+        "data": str(a.data),
+        "folds": folds,
+        "images": len(images),
+        "images_without_face": int(sum(s != "ok" for s in status)),
+        "seconds": round(elapsed, 1),
+        "ms_per_image": {k: round(1000 * v / max(len(images), 1), 1) for k, v in times.items()},
+        "results": {},
+    }
     records, curves = [], {}
     for name in descriptors:
         masked = any(s is not None and s[1] is not None for s in sigs[name])
@@ -165,16 +189,30 @@ def main(argv: list[str] | None = None) -> int:
             summary["results"].setdefault(name, {})[proto] = res
             far, tar, _ = roc_curve(sc, same)
             curves[(proto, name)] = (far, tar, res["auc"])
-            records += [{"descriptor": name, "protocol": proto, "fold": p.fold, "same": p.same, "a": p.a,
-                         "b": p.b, "score": None if f else round(float(s), 6)} for p, s, f in zip(sub, sc, failed)]
-    print(f"CFP verification, folds {','.join(map(str, folds))} ({len(images)} images, "
-          f"{summary['images_without_face']} without a face); accuracy: threshold from the other folds")
+            records += [
+                {
+                    "descriptor": name,
+                    "protocol": proto,
+                    "fold": p.fold,
+                    "same": p.same,
+                    "a": p.a,
+                    "b": p.b,
+                    "score": None if f else round(float(s), 6),
+                }
+                for p, s, f in zip(sub, sc, failed)
+            ]
+    print(
+        f"CFP verification, folds {','.join(map(str, folds))} ({len(images)} images, "
+        f"{summary['images_without_face']} without a face); accuracy: threshold from the other folds"
+    )
     print(f"{'descriptor':<14}{'proto':<6}{'acc mean':>9}{'+-':>6}{'AUC':>8}{'TAR@1%':>8}{'TAR@0.1%':>9}{'failed':>7}")
     for name, per in summary["results"].items():
         for proto, r in per.items():
-            print(f"{name:<14}{proto:<6}{100 * r['accuracy_mean']:>8.2f}%{100 * r['accuracy_std']:>5.2f}"
-                  f"{r['auc']:>8.4f}{100 * r['tar_at_far_0.01']:>7.1f}%{100 * r['tar_at_far_0.001']:>8.1f}%"
-                  f"{r['failed_pairs']:>7d}")
+            print(
+                f"{name:<14}{proto:<6}{100 * r['accuracy_mean']:>8.2f}%{100 * r['accuracy_std']:>5.2f}"
+                f"{r['auc']:>8.4f}{100 * r['tar_at_far_0.01']:>7.1f}%{100 * r['tar_at_far_0.001']:>8.1f}%"
+                f"{r['failed_pairs']:>7d}"
+            )
     if a.json:
         write_json({"summary": summary, "pairs": records}, str(a.json))
     if a.plot:

@@ -31,6 +31,7 @@ best candidate kept whatever its p(face), ``--face-floor 0`` in the CLIs) is rep
 image is wall time of ``detect`` (+ refine) on this machine, single process. Prints tables and
 writes a JSON (``--json``) with per-image results.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,14 +45,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-
 from facedata.paths import REPO, data_root
-from landmarks.metrics import YAW_BINS, nme, yaw_bin_label
-from pipeline.detection.boxes import box_matches, iou
 from facedata.readers import cfp_fiducials_path, paint_out_head
+from landmarks.metrics import YAW_BINS, nme, yaw_bin_label
 from pipeline.cli import write_json
-from pipeline.imageio import load_image
+from pipeline.detection.boxes import box_matches, iou
 from pipeline.errors import ConfigError, NoFaceFoundError
+from pipeline.imageio import load_image
 from pipeline.pipeline import Pipeline
 from pipeline.registry import DETECTORS, LANDMARKERS, REFINERS
 
@@ -107,9 +107,15 @@ def part_uhdb31(detectors: dict, refiner, res: int, per_pose: int) -> dict:
                 per_nf.setdefault(key, []).append(hit_nf)
                 for fl, h in zip(FLOOR_SWEEP, hits[2:]):
                     per_sweep.setdefault(fl, {}).setdefault(key, []).append(h)
-                images.append({"path": r["path"], "hit": hit, "hit_no_floor": hit_nf,
-                               "hit_at_floor": {str(fl): h for fl, h in zip(FLOOR_SWEEP, hits[2:])},
-                               "box": list(top.box) if top else None})
+                images.append(
+                    {
+                        "path": r["path"],
+                        "hit": hit,
+                        "hit_no_floor": hit_nf,
+                        "hit_at_floor": {str(fl): h for fl, h in zip(FLOOR_SWEEP, hits[2:])},
+                        "box": list(top.box) if top else None,
+                    }
+                )
             else:  # a detection rate: boxes are not refined here
                 dets = det.detect(img)
                 times.append(time.perf_counter() - t)
@@ -119,22 +125,38 @@ def part_uhdb31(detectors: dict, refiner, res: int, per_pose: int) -> dict:
         out["detectors"][name] = {**pose_rates(per), "ms_per_image": 1000 * float(np.mean(times)), "images": images}
         if front:
             nf = pose_rates(per_nf)
-            out["detectors"][name].update({"floor": det.floor, "rate_per_pose_no_floor": nf["rate_per_pose"],
-                                           "min_rate_no_floor": nf["min_rate"], "mean_rate_no_floor": nf["mean_rate"],
-                                           "floor_sweep": {str(fl): pose_rates(d) for fl, d in per_sweep.items()}})
+            out["detectors"][name].update(
+                {
+                    "floor": det.floor,
+                    "rate_per_pose_no_floor": nf["rate_per_pose"],
+                    "min_rate_no_floor": nf["min_rate"],
+                    "mean_rate_no_floor": nf["mean_rate"],
+                    "floor_sweep": {str(fl): pose_rates(d) for fl, d in per_sweep.items()},
+                }
+            )
     return out
 
 
 def part_aflw(detectors: dict, refiner, per_bin: int, landmarker) -> dict:
     root = SHARED / "aflw2000_3d_dev"
-    rows = [json.loads(l) for l in open(root / "annotations.jsonl")]
+    rows = [json.loads(line) for line in open(root / "annotations.jsonl")]
     pick = []
     for lo, hi in YAW_BINS:
         pick += sorted((r for r in rows if lo <= abs(r["yaw"]) < hi), key=lambda r: r["image"])[:per_bin]
     out = {"images": len(pick), "detectors": {}, "per_face": []}
     for name, det in detectors.items():
-        stats = {yaw_bin_label(lo, hi): {"hit": [], "iou_raw": [], "iou_ref": [], "iou50_ref": [],
-                                         "nme_raw": [], "nme_ref": [], "nme_gt": []} for lo, hi in YAW_BINS}
+        stats = {
+            yaw_bin_label(lo, hi): {
+                "hit": [],
+                "iou_raw": [],
+                "iou_ref": [],
+                "iou50_ref": [],
+                "nme_raw": [],
+                "nme_ref": [],
+                "nme_gt": [],
+            }
+            for lo, hi in YAW_BINS
+        }
         times = []
         for r in tqdm(pick, desc=f"aflw2000 {name}", unit="img", leave=False):
             img = load_image(root / r["image"])
@@ -168,8 +190,11 @@ def part_aflw(detectors: dict, refiner, per_bin: int, landmarker) -> dict:
             if s["iou50_ref"]:
                 summ[b]["iou50_ref_rate"] = 100.0 * float(np.mean(s["iou50_ref"]))
         allhits = [h for s in stats.values() for h in s["hit"]]
-        out["detectors"][name] = {"per_bin": summ, "rate": 100.0 * float(np.mean(allhits)),
-                                  "ms_per_image": 1000 * float(np.mean(times))}
+        out["detectors"][name] = {
+            "per_bin": summ,
+            "rate": 100.0 * float(np.mean(allhits)),
+            "ms_per_image": 1000 * float(np.mean(times)),
+        }
     return out
 
 
@@ -196,8 +221,7 @@ class FrontEnd:
     top_only = True  # the UHDB31 / AFLW rates count the first face only
 
     def __init__(self, detector: str, refiner: str, min_face: int, part_veto: bool = False):
-        self.pipe = Pipeline(detector=detector, refiner=refiner, min_face=min_face, all_faces=True,
-                             part_veto=part_veto)
+        self.pipe = Pipeline(detector=detector, refiner=refiner, min_face=min_face, all_faces=True, part_veto=part_veto)
 
     @property
     def floor(self) -> float:
@@ -238,8 +262,9 @@ def build_detectors(names: list[str], min_face: int, part_veto: bool = False) ->
     return out
 
 
-def part_negatives(detectors: dict, n: int, verifying_refiner: str | None = None, min_face: int = 40,
-                   part_veto: bool = False) -> dict:
+def part_negatives(
+    detectors: dict, n: int, verifying_refiner: str | None = None, min_face: int = 40, part_veto: bool = False
+) -> dict:
     """False positives per non-face image for each detector; with a verifying refiner
     (``lm-verify``) also for the front end of the pipeline built on each proposal detector (``dpm``,
     ``dpm+mmod``: proposal threshold followed by the landmark check, what the pipeline would report
@@ -263,14 +288,25 @@ def part_negatives(detectors: dict, n: int, verifying_refiner: str | None = None
             else:
                 fps.append(len(det.detect(img)))
             times.append(time.perf_counter() - t)
-        out["detectors"][name] = {"fp_per_image": float(np.mean(fps)),
-                                  "images_with_fp": 100.0 * float(np.mean(np.asarray(fps) > 0)),
-                                  "ms_per_image": 1000 * float(np.mean(times))}
+        out["detectors"][name] = {
+            "fp_per_image": float(np.mean(fps)),
+            "images_with_fp": 100.0 * float(np.mean(np.asarray(fps) > 0)),
+            "ms_per_image": 1000 * float(np.mean(times)),
+        }
         if front:
             sw = np.asarray(sweep, float).reshape(len(imgs), len(FLOOR_SWEEP))
-            out["detectors"][name].update({"floor": det.floor, "floor_sweep": {
-                str(fl): {"fp_per_image": float(sw[:, i].mean()), "images_with_fp": 100.0 * float((sw[:, i] > 0).mean())}
-                for i, fl in enumerate(FLOOR_SWEEP)}})
+            out["detectors"][name].update(
+                {
+                    "floor": det.floor,
+                    "floor_sweep": {
+                        str(fl): {
+                            "fp_per_image": float(sw[:, i].mean()),
+                            "images_with_fp": 100.0 * float((sw[:, i] > 0).mean()),
+                        }
+                        for i, fl in enumerate(FLOOR_SWEEP)
+                    },
+                }
+            )
     return out
 
 
@@ -289,12 +325,16 @@ def print_report(rep: dict) -> None:
             d = u["detectors"][n]
             if "rate_per_pose_no_floor" in d:
                 low = sorted(d["rate_per_pose_no_floor"].items(), key=lambda kv: kv[1])[:3]
-                print(f"  {n} without the rejection floor ({d['floor']:.3f}): mean {d['mean_rate_no_floor']:.1f}, "
-                      f"min {d['min_rate_no_floor']:.1f}; weakest poses " + ", ".join(f"{k}: {v:.1f}" for k, v in low))
+                print(
+                    f"  {n} without the rejection floor ({d['floor']:.3f}): mean {d['mean_rate_no_floor']:.1f}, "
+                    f"min {d['min_rate_no_floor']:.1f}; weakest poses " + ", ".join(f"{k}: {v:.1f}" for k, v in low)
+                )
             for fl, sw in d.get("floor_sweep", {}).items():
                 low = sorted(sw["rate_per_pose"].items(), key=lambda kv: kv[1])[:3]
-                print(f"  {n} with the rejection floor at {fl}: mean {sw['mean_rate']:.1f}, min {sw['min_rate']:.1f}; "
-                      "weakest poses " + ", ".join(f"{k}: {v:.1f}" for k, v in low))
+                print(
+                    f"  {n} with the rejection floor at {fl}: mean {sw['mean_rate']:.1f}, min {sw['min_rate']:.1f}; "
+                    "weakest poses " + ", ".join(f"{k}: {v:.1f}" for k, v in low)
+                )
     a = rep.get("aflw")
     if a:
         print(f"\nAFLW2000-3D dev (real), {a['images']} faces: detection rate % / mean IoU raw -> refined")
@@ -312,19 +352,27 @@ def print_report(rep: dict) -> None:
     if ng:
         print(f"\nNon-face images ({ng['images']}): false positives per image")
         for n, d in ng["detectors"].items():
-            print(f"  {n:>9} {d['fp_per_image']:.3f} FP/img, {d['images_with_fp']:.1f}% of images with any, "
-                  f"{d['ms_per_image']:.0f} ms/img")
+            print(
+                f"  {n:>9} {d['fp_per_image']:.3f} FP/img, {d['images_with_fp']:.1f}% of images with any, "
+                f"{d['ms_per_image']:.0f} ms/img"
+            )
             for fl, sw in d.get("floor_sweep", {}).items():
-                print(f"  {n:>9} with the rejection floor at {fl}: {sw['fp_per_image']:.3f} FP/img, "
-                      f"{sw['images_with_fp']:.1f}% of images with any")
+                print(
+                    f"  {n:>9} with the rejection floor at {fl}: {sw['fp_per_image']:.3f} FP/img, "
+                    f"{sw['images_with_fp']:.1f}% of images with any"
+                )
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="detection_bench.py", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--detectors", default="dpm,dlib-hog,dlib-mmod",
-                    help="comma list of registered detectors; '<detector>+lm-verify' (e.g. dpm+mmod+lm-verify) "
-                         "is the pipeline's front end scored on its first face")
+    ap = argparse.ArgumentParser(
+        prog="detection_bench.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--detectors",
+        default="dpm,dlib-hog,dlib-mmod",
+        help="comma list of registered detectors; '<detector>+lm-verify' (e.g. dpm+mmod+lm-verify) "
+        "is the pipeline's front end scored on its first face",
+    )
     ap.add_argument("--refiner", default="bbox-cnn", help="refiner applied to dpm boxes (none or bbox-cnn)")
     ap.add_argument("--parts", default="uhdb31,aflw,negatives", help="comma list: uhdb31, aflw, negatives")
     ap.add_argument("--res", default="256,128", help="UHDB31-protocol resolutions")
@@ -333,8 +381,11 @@ def main(argv=None) -> int:
     ap.add_argument("--negatives", type=int, default=200, help="non-face images")
     ap.add_argument("--landmarker", default="godp", help="landmarker for NME from raw/refined boxes ('' to skip)")
     ap.add_argument("--min-face", type=int, default=40)
-    ap.add_argument("--part-veto", action="store_true",
-                    help="front ends ('<detector>+lm-verify') with lm-verify's optional part veto")
+    ap.add_argument(
+        "--part-veto",
+        action="store_true",
+        help="front ends ('<detector>+lm-verify') with lm-verify's optional part veto",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the report (with per-image results) here")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -345,7 +396,11 @@ def main(argv=None) -> int:
         return 2
     refiner = REFINERS.create(a.refiner)
     parts = set(a.parts.split(","))
-    rep: dict = {"refiner": a.refiner, "part_veto": a.part_veto, "command": "python benchmarks/detection_bench.py " + " ".join(sys.argv[1:] if argv is None else argv)}
+    rep: dict = {
+        "refiner": a.refiner,
+        "part_veto": a.part_veto,
+        "command": "python benchmarks/detection_bench.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    }
     t0 = time.time()
     if "uhdb31" in parts:
         rep["uhdb31"] = [part_uhdb31(detectors, refiner, int(r), a.per_pose) for r in a.res.split(",")]

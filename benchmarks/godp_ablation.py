@@ -11,6 +11,7 @@ single unperturbed ROI (``GodpLandmarker`` with one ROI), with the metrics of
 (mean probability at the key-point pixels of a landmark's summed maps / of the background class at
 the other pixels, Table 7).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,9 +22,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-
-from facedata.paths import data_root
 from benchmarks.landmarks_nme import godp_mpk_mpb, load_annotations, run_landmarker, summarise
+from facedata.paths import data_root
 from landmarks.godp.infer import GodpLandmarker
 from landmarks.godp.network import GoDP, GodpConfig
 from landmarks.metrics import YAW_BINS, yaw_bin_label
@@ -39,9 +39,15 @@ def load_run(run: Path) -> tuple[GoDP, dict]:
     model = GoDP(GodpConfig(width=cfg["width"], K=cfg["K"], variant=cfg.get("variant", "godp")))
     model.load_state_dict(state["model"])
     model.eval()
-    info = {"variant": cfg.get("variant", "godp"), "width": cfg["width"], "K": cfg["K"], "batch": cfg["batch"],
-            "epoch": int(state["epoch"]), "iter": int(state["iter"]),
-            "params": int(sum(p.numel() for p in model.parameters()))}
+    info = {
+        "variant": cfg.get("variant", "godp"),
+        "width": cfg["width"],
+        "K": cfg["K"],
+        "batch": cfg["batch"],
+        "epoch": int(state["epoch"]),
+        "iter": int(state["iter"]),
+        "params": int(sum(p.numel() for p in model.parameters())),
+    }
     return model, info
 
 
@@ -51,8 +57,14 @@ def evaluate(model: GoDP, rows: list[dict], images: list) -> dict:
     preds, _, times = run_landmarker(lm, tqdm(images, desc="faces", unit="face"), rows, [tuple(r["box"]) for r in rows])
     s = summarise(rows, preds, times)
     bins = {yaw_bin_label(lo, hi): s[f"nme_vis_{yaw_bin_label(lo, hi)}"] for lo, hi in YAW_BINS}
-    return {"nme_vis": bins, "balanced": s["nme_vis_balanced"], "all": s["nme_vis"], "over10": s["faces_over_10"],
-            "faces": s["faces"], **godp_mpk_mpb(model, images, rows)}
+    return {
+        "nme_vis": bins,
+        "balanced": s["nme_vis_balanced"],
+        "all": s["nme_vis"],
+        "over10": s["faces_over_10"],
+        "faces": s["faces"],
+        **godp_mpk_mpb(model, images, rows),
+    }
 
 
 def main(argv=None) -> int:
@@ -77,13 +89,17 @@ def main(argv=None) -> int:
     for run in a.runs:
         model, info = load_run(run)
         results[str(run)] = {**info, **evaluate(model, rows, images)}
-    print(f"\n{'run':<28} {'variant':>7} {'params':>8} {'iters':>6} {'0-30':>6} {'30-60':>6} {'60-90':>6} "
-          f"{'bal.':>6} {'>10%':>5} {'MPK':>6} {'MPB':>6}")
+    print(
+        f"\n{'run':<28} {'variant':>7} {'params':>8} {'iters':>6} {'0-30':>6} {'30-60':>6} {'60-90':>6} "
+        f"{'bal.':>6} {'>10%':>5} {'MPK':>6} {'MPB':>6}"
+    )
     for name, r in results.items():
         b = r["nme_vis"]
         iters = f"{r['epoch']}ep+{r['iter']}"
-        print(f"{name:<28} {r['variant']:>7} {r['params']:>8} {iters:>6} {b['0-30']:6.2f} {b['30-60']:6.2f} "
-              f"{b['60-90']:6.2f} {r['balanced']:6.2f} {r['over10']:5d} {r['mpk']:6.1f} {r['mpb']:6.1f}")
+        print(
+            f"{name:<28} {r['variant']:>7} {r['params']:>8} {iters:>6} {b['0-30']:6.2f} {b['30-60']:6.2f} "
+            f"{b['60-90']:6.2f} {r['balanced']:6.2f} {r['over10']:5d} {r['mpk']:6.1f} {r['mpb']:6.1f}"
+        )
     if a.json:
         write_json({"data": str(a.data), "runs": results}, str(a.json))
     return 0

@@ -12,6 +12,7 @@ Writes a CED plot and a JSON ``{"summary": {...}, "faces": [{"image", "landmarke
 NME-all counts every point whose ground truth is known (in AFLW2000-3D only the visible ones
 are annotated, so there NME-all equals NME-vis).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,11 +24,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-
+from benchmarks.plotting import save_figure
 from facedata.paths import data_root
 from facedata.readers import balanced_subset, read_annotations
 from landmarks.metrics import YAW_BINS, auc, ced, nme, yaw_bin_label
-from benchmarks.plotting import save_figure
 from pipeline.cli import write_json
 from pipeline.errors import FaceError
 from pipeline.imageio import load_image
@@ -85,14 +85,22 @@ def known_mask(r) -> np.ndarray:
 
 def summarise(rows, preds, times) -> dict:
     e = face_errors(rows, preds)
-    e_all = np.asarray([np.nan if p is None else nme(p, np.asarray(r["landmarks"], float), known_mask(r), r["box"])
-                        for r, p in zip(rows, preds)])
+    e_all = np.asarray(
+        [
+            np.nan if p is None else nme(p, np.asarray(r["landmarks"], float), known_mask(r), r["box"])
+            for r, p in zip(rows, preds)
+        ]
+    )
     ay = np.abs(np.asarray([r["yaw"] if r.get("yaw") is not None else np.nan for r in rows], float))
-    s = {"faces": len(rows), "failures": int(sum(p is None for p in preds)),
-         "nme_vis": float(np.nanmean(e)) if np.isfinite(e).any() else None,
-         "nme_all": float(np.nanmean(e_all)) if np.isfinite(e_all).any() else None,
-         "faces_over_10": int(np.sum(np.nan_to_num(e, nan=0) > 10)),
-         "auc_10": auc(e, 10.0), "ms_per_face": 1000 * float(np.mean(times))}
+    s = {
+        "faces": len(rows),
+        "failures": int(sum(p is None for p in preds)),
+        "nme_vis": float(np.nanmean(e)) if np.isfinite(e).any() else None,
+        "nme_all": float(np.nanmean(e_all)) if np.isfinite(e_all).any() else None,
+        "faces_over_10": int(np.sum(np.nan_to_num(e, nan=0) > 10)),
+        "auc_10": auc(e, 10.0),
+        "ms_per_face": 1000 * float(np.mean(times)),
+    }
     bins = []
     for lo, hi in YAW_BINS:
         sel = (ay >= lo) & (ay < hi)
@@ -117,7 +125,7 @@ def godp_mpk_mpb(model, images, rows) -> dict:
     mk, mb = [], []
     for i in range(0, len(rows), 32):
         xs, ps, vs, ss = [], [], [], []
-        for img, r in zip(images[i:i + 32], rows[i:i + 32]):
+        for img, r in zip(images[i : i + 32], rows[i : i + 32]):
             m = roi_from_box(r["box"]).matrix(INPUT)
             xs.append(warp(to_gray(img), m, INPUT))
             ps.append(input_to_map(apply_affine(m, np.asarray(r["landmarks"], float))))
@@ -126,8 +134,12 @@ def godp_mpk_mpb(model, images, rows) -> dict:
         x = torch.from_numpy(np.stack(xs).astype(np.float32)[:, None] / 255.0)
         with torch.no_grad():
             out = model(x)[-1]
-        t = Targets(torch.from_numpy(np.stack(ps).astype(np.float32)), torch.from_numpy(np.stack(vs)),
-                    torch.from_numpy(np.stack(vs)), torch.from_numpy(np.asarray(ss)))
+        t = Targets(
+            torch.from_numpy(np.stack(ps).astype(np.float32)),
+            torch.from_numpy(np.stack(vs)),
+            torch.from_numpy(np.stack(vs)),
+            torch.from_numpy(np.asarray(ss)),
+        )
         a, b = mpk_mpb(out, t, cfg.L, cfg.K)
         mk.append(a * len(xs))
         mb.append(b * len(xs))
@@ -136,20 +148,30 @@ def godp_mpk_mpb(model, images, rows) -> dict:
 
 def print_table(summary: dict) -> None:
     cols = ["0-30", "30-60", "60-90"]
-    print(f"\n{'landmarker':<12} {'NME-vis':>8} {'NME-all':>8} " + " ".join(f"{c:>7}" for c in cols)
-          + f" {'balanced':>9} {'>10%':>5} {'fail':>5} {'ms/face':>8}")
+    print(
+        f"\n{'landmarker':<12} {'NME-vis':>8} {'NME-all':>8} "
+        + " ".join(f"{c:>7}" for c in cols)
+        + f" {'balanced':>9} {'>10%':>5} {'fail':>5} {'ms/face':>8}"
+    )
     for name, s in summary["landmarkers"].items():
-        fmt = lambda v: f"{v:8.2f}" if v is not None and np.isfinite(v) else f"{'-':>8}"  # noqa: E731
-        print(f"{name:<12} {fmt(s['nme_vis'])} {fmt(s['nme_all'])} "
-              + " ".join(f"{s['nme_vis_' + c]:7.2f}" for c in cols)
-              + f" {s['nme_vis_balanced']:9.2f} {s['faces_over_10']:5d} {s['failures']:5d} {s['ms_per_face']:8.1f}")
+
+        def fmt(v):
+            return f"{v:8.2f}" if v is not None and np.isfinite(v) else f"{'-':>8}"
+
+        print(
+            f"{name:<12} {fmt(s['nme_vis'])} {fmt(s['nme_all'])} "
+            + " ".join(f"{s['nme_vis_' + c]:7.2f}" for c in cols)
+            + f" {s['nme_vis_balanced']:9.2f} {s['faces_over_10']:5d} {s['failures']:5d} {s['ms_per_face']:8.1f}"
+        )
     for name, s in summary["landmarkers"].items():
         if "mpk" in s:
             print(f"{name}: MPK {s['mpk']:.2f} %  MPB {s['mpb']:.2f} %")
     if summary.get("robustness"):
         levels = summary["robustness"]["levels"]
-        print(f"\nbox-noise robustness (NME-vis %, {summary['robustness']['faces']} faces; noise = std of shift/scale "
-              f"as a fraction of the box)")
+        print(
+            f"\nbox-noise robustness (NME-vis %, {summary['robustness']['faces']} faces; noise = std of shift/scale "
+            f"as a fraction of the box)"
+        )
         print(f"{'landmarker':<12} " + " ".join(f"{lv:>7.2f}" for lv in levels))
         for name, vals in summary["robustness"]["nme_vis"].items():
             print(f"{name:<12} " + " ".join(f"{v:7.2f}" for v in vals))
@@ -188,13 +210,19 @@ def plot(summary: dict, errors: dict, path: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"folder with annotations.jsonl [{DEFAULT_DATA}]")
-    ap.add_argument("--landmarker", default="godp,dlib",
-                    help=f"comma-separated landmarkers to compare (registered: {', '.join(LANDMARKERS.names())})")
+    ap.add_argument(
+        "--landmarker",
+        default="godp,dlib",
+        help=f"comma-separated landmarkers to compare (registered: {', '.join(LANDMARKERS.names())})",
+    )
     ap.add_argument("--json", type=Path, help="write summary + per-face predictions here")
     ap.add_argument("--plot", type=Path, help="write the CED (+ robustness) plot here (PNG)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N faces of each |yaw| bin")
-    ap.add_argument("--noise-levels", default="0,0.05,0.1,0.15,0.2",
-                    help="box-noise levels for the robustness curve ('' to skip) [0,0.05,0.1,0.15,0.2]")
+    ap.add_argument(
+        "--noise-levels",
+        default="0,0.05,0.1,0.15,0.2",
+        help="box-noise levels for the robustness curve ('' to skip) [0,0.05,0.1,0.15,0.2]",
+    )
     ap.add_argument("--noise-faces", type=int, default=30, help="faces per |yaw| bin for the robustness curve [30]")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -212,8 +240,13 @@ def main(argv=None) -> int:
     rows = load_annotations(a.data, a.limit)
     images = [load_image(a.data / r["image"]) for r in tqdm(rows, desc="loading images", unit="img")]
     boxes = [tuple(r["box"]) for r in rows]
-    summary = {"data": str(a.data), "data_name": a.data.name, "faces": len(rows), "landmarkers": {},
-               "command": " ".join(["python benchmarks/landmarks_nme.py", *(argv if argv is not None else sys.argv[1:])])}
+    summary = {
+        "data": str(a.data),
+        "data_name": a.data.name,
+        "faces": len(rows),
+        "landmarkers": {},
+        "command": " ".join(["python benchmarks/landmarks_nme.py", *(argv if argv is not None else sys.argv[1:])]),
+    }
     faces, errors = [], {}
     for n, lm in models.items():
         t0 = time.perf_counter()
@@ -225,9 +258,14 @@ def main(argv=None) -> int:
         summary["landmarkers"][n] = s
         errors[n] = face_errors(rows, preds)
         for r, p, v in zip(rows, preds, vis):
-            faces.append({"image": r["image"], "landmarker": n,
-                          "landmarks": None if p is None else np.round(p, 3).tolist(),
-                          "visible": None if v is None else [bool(x) for x in v]})
+            faces.append(
+                {
+                    "image": r["image"],
+                    "landmarker": n,
+                    "landmarks": None if p is None else np.round(p, 3).tolist(),
+                    "visible": None if v is None else [bool(x) for x in v],
+                }
+            )
     levels = [float(x) for x in a.noise_levels.split(",") if x.strip()]
     if levels:
         sub = load_annotations(a.data, a.noise_faces)

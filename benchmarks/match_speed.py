@@ -16,6 +16,7 @@
 Timings depend on the machine and on other jobs sharing its cores (the load average is
 recorded). Prints a table and writes JSON with ``--json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 
 from facedata.paths import REPO
 from pipeline.cli import write_json
@@ -58,12 +58,20 @@ def bench_match(n: int, dim: int, n_probes: int, k: int, repeat: int, rng: np.ra
         idx = NumpyIndex(gallery, groups, n) if kind == "numpy" else FaissIndex(gallery, groups, n)
         build = time.perf_counter() - t
         idx.search(probes[:1], k)  # warm-up
-        one = _median_time(lambda: idx.search(probes[:1], k), repeat)
-        batch = _median_time(lambda: idx.search(probes, k), max(1, repeat // 2))
+        one = _median_time(lambda idx=idx: idx.search(probes[:1], k), repeat)
+        batch = _median_time(lambda idx=idx: idx.search(probes, k), max(1, repeat // 2))
         results[kind] = idx.search(probes, k)
-        rows.append({"n": n, "dim": dim, "index": kind, "build_s": round(build, 4), "one_probe_ms": round(one * 1e3, 3),
-                     f"batch_{n_probes}_ms": round(batch * 1e3, 2),
-                     "per_probe_in_batch_ms": round(batch * 1e3 / n_probes, 3)})
+        rows.append(
+            {
+                "n": n,
+                "dim": dim,
+                "index": kind,
+                "build_s": round(build, 4),
+                "one_probe_ms": round(one * 1e3, 3),
+                f"batch_{n_probes}_ms": round(batch * 1e3, 2),
+                "per_probe_in_batch_ms": round(batch * 1e3 / n_probes, 3),
+            }
+        )
     if "faiss" in results:
         (ia, sa), (ib, sb) = results["numpy"], results["faiss"]
         same = bool(np.array_equal(ia, ib))
@@ -80,7 +88,7 @@ def bench_enroll(gallery_dir: Path, repeat: int) -> dict:
 
     pipe = Pipeline()
     t = time.perf_counter()
-    pipe.descriptor
+    _ = pipe.descriptor  # builds the descriptor stage so model loading is timed here
     pipe._stage("detector")
     load = time.perf_counter() - t
     n = len(scan_gallery(gallery_dir))
@@ -92,11 +100,18 @@ def bench_enroll(gallery_dir: Path, repeat: int) -> dict:
         size = cache.stat().st_size
         recs = read_cache(cache)
     dim = int(next(r.entry.vector.shape[0] for r in recs if r.entry.status == "ok"))
-    return {"gallery": str(gallery_dir), "images": n, "config": {k: v for k, v in pipe.config.to_dict().items()
-                                                                  if k in ("detector", "descriptor", "cropped")},
-            "model_load_s": round(load, 3), "describe_img_per_s": round(n / cold, 2),
-            "cached_img_per_s": round(n / warm, 1), "descriptor_dim": dim, "template_bytes": dim * 4,
-            "cache_file_bytes": size, "cache_bytes_per_image": round(size / n)}
+    return {
+        "gallery": str(gallery_dir),
+        "images": n,
+        "config": {k: v for k, v in pipe.config.to_dict().items() if k in ("detector", "descriptor", "cropped")},
+        "model_load_s": round(load, 3),
+        "describe_img_per_s": round(n / cold, 2),
+        "cached_img_per_s": round(n / warm, 1),
+        "descriptor_dim": dim,
+        "template_bytes": dim * 4,
+        "cache_file_bytes": size,
+        "cache_bytes_per_image": round(size / n),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,19 +121,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--probes", type=int, default=100, help="probes in the batch timing [100]")
     ap.add_argument("--top-k", type=int, default=5, help="candidates per probe [5]")
     ap.add_argument("--repeat", type=int, default=7, help="timing repeats (median) [7]")
-    ap.add_argument("--gallery", default=str(REPO / "examples" / "gallery"),
-                    help="gallery for the enrollment throughput [examples/gallery]")
+    ap.add_argument(
+        "--gallery",
+        default=str(REPO / "examples" / "gallery"),
+        help="gallery for the enrollment throughput [examples/gallery]",
+    )
     ap.add_argument("--no-enroll", action="store_true", help="skip the enrollment throughput")
-    ap.add_argument("--faiss-threads", type=int, default=0,
-                    help="OpenMP threads for FAISS (0: its default, all cores; 1 is faster when other jobs "
-                         "share the cores) [0]")
+    ap.add_argument(
+        "--faiss-threads",
+        type=int,
+        default=0,
+        help="OpenMP threads for FAISS (0: its default, all cores; 1 is faster when other jobs share the cores) [0]",
+    )
     ap.add_argument("--json", metavar="FILE", help="write the results as JSON (- for stdout)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     sizes = [int(s) for s in a.sizes.split(",") if s]
     rng = np.random.default_rng(0)
-    env = {"machine": platform.machine(), "python": platform.python_version(), "numpy": np.__version__,
-           "cpus": os.cpu_count(), "load_avg_1m": round(os.getloadavg()[0], 2)}
+    env = {
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpus": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
     notes = []
     if faiss_available():
         import faiss
@@ -135,25 +161,41 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for n in sizes:
         rows += bench_match(n, a.dim, a.probes, a.top_k, a.repeat, rng)
-    print(f"\nmatch, {a.dim}-d random unit templates, top-{a.top_k}, one identity per template "
-          f"({env['cpus']} CPUs, load {env['load_avg_1m']}):")
-    hdr = (f"{'N':>8}  {'index':<6}  {'build s':>8}  {'1 probe ms':>10}  {f'{a.probes} probes ms':>14}  "
-           f"{'ms/probe':>8}  agreement")
+    print(
+        f"\nmatch, {a.dim}-d random unit templates, top-{a.top_k}, one identity per template "
+        f"({env['cpus']} CPUs, load {env['load_avg_1m']}):"
+    )
+    hdr = (
+        f"{'N':>8}  {'index':<6}  {'build s':>8}  {'1 probe ms':>10}  {f'{a.probes} probes ms':>14}  "
+        f"{'ms/probe':>8}  agreement"
+    )
     print(hdr)
     for r in rows:
-        agree = "" if "same_topk_as_numpy" not in r else (
-            f"{'same' if r['same_topk_as_numpy'] else 'DIFFERENT'} top-{a.top_k}, max |ds| {r['max_score_diff']:.1e}")
-        print(f"{r['n']:>8}  {r['index']:<6}  {r['build_s']:>8.3f}  {r['one_probe_ms']:>10.3f}  "
-              f"{r[f'batch_{a.probes}_ms']:>14.2f}  {r['per_probe_in_batch_ms']:>8.3f}  {agree}")
+        agree = (
+            ""
+            if "same_topk_as_numpy" not in r
+            else (
+                f"{'same' if r['same_topk_as_numpy'] else 'DIFFERENT'} top-{a.top_k}, "
+                f"max |ds| {r['max_score_diff']:.1e}"
+            )
+        )
+        print(
+            f"{r['n']:>8}  {r['index']:<6}  {r['build_s']:>8.3f}  {r['one_probe_ms']:>10.3f}  "
+            f"{r[f'batch_{a.probes}_ms']:>14.2f}  {r['per_probe_in_batch_ms']:>8.3f}  {agree}"
+        )
     enroll_res = None
     if not a.no_enroll:
         enroll_res = bench_enroll(Path(a.gallery), max(1, a.repeat // 2))
         e = enroll_res
         print(f"\nenrollment of {e['gallery']} ({e['images']} images; {e['config']}):")
-        print(f"  model load {e['model_load_s']:.2f} s; describing {e['describe_img_per_s']:.2f} img/s; "
-              f"all cached {e['cached_img_per_s']:.0f} img/s")
-        print(f"  template {e['descriptor_dim']}-d = {e['template_bytes']} bytes; cache file "
-              f"{e['cache_file_bytes']} bytes = {e['cache_bytes_per_image']} bytes per image (with metadata)")
+        print(
+            f"  model load {e['model_load_s']:.2f} s; describing {e['describe_img_per_s']:.2f} img/s; "
+            f"all cached {e['cached_img_per_s']:.0f} img/s"
+        )
+        print(
+            f"  template {e['descriptor_dim']}-d = {e['template_bytes']} bytes; cache file "
+            f"{e['cache_file_bytes']} bytes = {e['cache_bytes_per_image']} bytes per image (with metadata)"
+        )
     for nt in notes:
         print(f"note: {nt}")
     if a.json:

@@ -18,6 +18,7 @@ For every face, SfmFitter and MeanShapeFitter are fitted to the ground-truth *vi
 ``--calibrate`` (use on the training set aflw_crops only) also scores a grid of visibility
 settings (min_facing x depth_tol_mm) and prints the best by balanced accuracy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from facedata.paths import data_root
 from pipeline.detection.boxes import iou
 from pipeline.errors import FitError
@@ -37,7 +37,7 @@ from recon3d.camera import Camera, rotation_to_euler
 from recon3d.fit import MeanShapeFitter, SfmFitter
 from recon3d.render import VisibilityConfig, face_box, landmark_visibility
 
-log = logging.getLogger("eval_aflw")
+log = logging.getLogger("recon3d_aflw")
 BINS = ((0, 30), (30, 60), (60, 91))
 
 
@@ -92,9 +92,12 @@ def main(argv=None) -> int:
             recs.append(rec)
             continue
         cam = Camera.from_dict(fs.camera)
-        rec.update(sfm=[fs.camera["yaw"], fs.camera["pitch"], fs.camera["roll"]],
-                   mean=[fm.camera["yaw"], fm.camera["pitch"], fm.camera["roll"]],
-                   residual=fs.residual, residual_mean=fm.residual)
+        rec.update(
+            sfm=[fs.camera["yaw"], fs.camera["pitch"], fs.camera["roll"]],
+            mean=[fm.camera["yaw"], fm.camera["pitch"], fm.camera["roll"]],
+            residual=fs.residual,
+            residual_mean=fm.residual,
+        )
         gp = gt_pose(args.data, r["image"])
         if gp is not None:
             rec["gt_pose"] = list(gp)
@@ -106,18 +109,24 @@ def main(argv=None) -> int:
         rec["vis_pred"] = pv.astype(int).tolist()
         rec["vis_gt"] = vis.astype(int).tolist()
         if grid:
-            rec["grid"] = [landmark_visibility(model, fs.vertices, cam, config=VisibilityConfig(d, f)).astype(int).tolist()
-                           for f, d in grid]
+            rec["grid"] = [
+                landmark_visibility(model, fs.vertices, cam, config=VisibilityConfig(d, f)).astype(int).tolist()
+                for f, d in grid
+            ]
         recs.append(rec)
     dt = time.perf_counter() - t0
     ok = [x for x in recs if "sfm" in x]
-    print(f"{args.data.name}: {len(recs)} faces, {len(ok)} fitted, {len(recs) - len(ok)} FitError "
-          f"({1000 * dt / max(len(recs), 1):.1f} ms/face for both fits + box + visibility)")
+    print(
+        f"{args.data.name}: {len(recs)} faces, {len(ok)} fitted, {len(recs) - len(ok)} FitError "
+        f"({1000 * dt / max(len(recs), 1):.1f} ms/face for both fits + box + visibility)"
+    )
 
     summary = {"data": args.data.name, "faces": len(recs), "fitted": len(ok), "bins": {}}
-    hdr = (f"{'|yaw| bin':>9s} {'n':>4s} | {'sfm yaw |err| mean/med':>22s} {'bias':>6s} {'sign ok':>7s} | "
-           f"{'mean-shape |err|':>16s} | {'pitch/roll |err| (sfm)':>22s} | {'box IoU':>7s} {'size':>5s} | "
-           f"{'vis acc':>7s} {'inv recall':>10s}")
+    hdr = (
+        f"{'|yaw| bin':>9s} {'n':>4s} | {'sfm yaw |err| mean/med':>22s} {'bias':>6s} {'sign ok':>7s} | "
+        f"{'mean-shape |err|':>16s} | {'pitch/roll |err| (sfm)':>22s} | {'box IoU':>7s} {'size':>5s} | "
+        f"{'vis acc':>7s} {'inv recall':>10s}"
+    )
     print(hdr)
     for lo, hi in BINS + ((0, 91),):
         sel = [x for x in ok if lo <= abs(x["yaw"]) < hi]
@@ -127,7 +136,11 @@ def main(argv=None) -> int:
         ey = np.array([x["sfm"][0] for x in sel]) - gy
         em = np.array([x["mean"][0] for x in sel]) - gy
         big = np.abs(gy) >= 10
-        sign_ok = float(np.mean(np.sign(np.array([x["sfm"][0] for x in sel])[big]) == np.sign(gy[big]))) if big.any() else float("nan")
+        sign_ok = (
+            float(np.mean(np.sign(np.array([x["sfm"][0] for x in sel])[big]) == np.sign(gy[big])))
+            if big.any()
+            else float("nan")
+        )
         gp = [x for x in sel if "gt_pose" in x]
         ep = np.array([abs(x["sfm"][1] - x["gt_pose"][1]) for x in gp]) if gp else np.array([np.nan])
         er = np.array([abs(x["sfm"][2] - x["gt_pose"][2]) for x in gp]) if gp else np.array([np.nan])
@@ -139,22 +152,37 @@ def main(argv=None) -> int:
         inv_recall = float((~vp & ~vg).sum() / max((~vg).sum(), 1))
         key = f"{lo}-{min(hi, 90)}" if (lo, hi) != (0, 91) else "all"
         summary["bins"][key] = {
-            "n": len(sel), "yaw_abs_err_mean": float(np.abs(ey).mean()), "yaw_abs_err_median": float(np.median(np.abs(ey))),
-            "yaw_bias": float(ey.mean()), "yaw_sign_ok": sign_ok, "mean_shape_yaw_abs_err_mean": float(np.abs(em).mean()),
-            "pitch_abs_err_mean": float(np.nanmean(ep)), "roll_abs_err_mean": float(np.nanmean(er)),
-            "pitch_abs_err_median": float(np.nanmedian(ep)), "roll_abs_err_median": float(np.nanmedian(er)),
-            "box_iou_mean": float(ious.mean()), "box_size_ratio_median": float(np.median(size)),
-            "visibility_accuracy": acc, "invisible_recall": inv_recall,
-            "residual_px_mean": float(np.mean([x["residual"] for x in sel]))}
+            "n": len(sel),
+            "yaw_abs_err_mean": float(np.abs(ey).mean()),
+            "yaw_abs_err_median": float(np.median(np.abs(ey))),
+            "yaw_bias": float(ey.mean()),
+            "yaw_sign_ok": sign_ok,
+            "mean_shape_yaw_abs_err_mean": float(np.abs(em).mean()),
+            "pitch_abs_err_mean": float(np.nanmean(ep)),
+            "roll_abs_err_mean": float(np.nanmean(er)),
+            "pitch_abs_err_median": float(np.nanmedian(ep)),
+            "roll_abs_err_median": float(np.nanmedian(er)),
+            "box_iou_mean": float(ious.mean()),
+            "box_size_ratio_median": float(np.median(size)),
+            "visibility_accuracy": acc,
+            "invisible_recall": inv_recall,
+            "residual_px_mean": float(np.mean([x["residual"] for x in sel])),
+        }
         s = summary["bins"][key]
-        print(f"{key:>9s} {len(sel):4d} | {s['yaw_abs_err_mean']:10.2f} / {s['yaw_abs_err_median']:9.2f} {s['yaw_bias']:6.2f} "
-              f"{sign_ok:7.3f} | {s['mean_shape_yaw_abs_err_mean']:16.2f} | {s['pitch_abs_err_mean']:10.2f} / "
-              f"{s['roll_abs_err_mean']:9.2f} | {s['box_iou_mean']:7.3f} {s['box_size_ratio_median']:5.2f} | "
-              f"{acc:7.3f} {inv_recall:10.3f}")
+        print(
+            f"{key:>9s} {len(sel):4d} | {s['yaw_abs_err_mean']:10.2f} / "
+            f"{s['yaw_abs_err_median']:9.2f} {s['yaw_bias']:6.2f} "
+            f"{sign_ok:7.3f} | {s['mean_shape_yaw_abs_err_mean']:16.2f} | {s['pitch_abs_err_mean']:10.2f} / "
+            f"{s['roll_abs_err_mean']:9.2f} | {s['box_iou_mean']:7.3f} {s['box_size_ratio_median']:5.2f} | "
+            f"{acc:7.3f} {inv_recall:10.3f}"
+        )
     if grid:
         vg = np.array([x["vis_gt"] for x in ok], bool)
         yawbin = np.array([min(int(abs(x["yaw"]) // 30), 2) for x in ok])
-        print("visibility grid (min_facing, depth_tol_mm): accuracy, balanced accuracy (mean of visible / invisible recall)")
+        print(
+            "visibility grid (min_facing, depth_tol_mm): accuracy, "
+            "balanced accuracy (mean of visible / invisible recall)"
+        )
         scores = []
         for k, (f, d) in enumerate(grid):
             vp = np.array([x["grid"][k] for x in ok], bool)
@@ -162,13 +190,20 @@ def main(argv=None) -> int:
             bal = 0.5 * float((vp & vg).sum() / vg.sum()) + 0.5 * float((~vp & ~vg).sum() / max((~vg).sum(), 1))
             per_bin = [float((vp[yawbin == b] == vg[yawbin == b]).mean()) for b in range(3)]
             scores.append((bal, acc, f, d, per_bin))
-            print(f"  facing {f:5.2f} tol {d:8.1f}: acc {acc:.4f} balanced {bal:.4f} per bin {np.round(per_bin, 3).tolist()}")
+            print(
+                f"  facing {f:5.2f} tol {d:8.1f}: acc {acc:.4f} balanced {bal:.4f} "
+                f"per bin {np.round(per_bin, 3).tolist()}"
+            )
         best = max(scores, key=lambda x: (x[1], x[0]))
         bal = max(scores)
-        print(f"best accuracy: facing {best[2]} tol {best[3]} (acc {best[1]:.4f}, balanced {best[0]:.4f}); "
-              f"best balanced: facing {bal[2]} tol {bal[3]} (acc {bal[1]:.4f}, balanced {bal[0]:.4f})")
-        summary["visibility_grid"] = [{"min_facing": f, "depth_tol_mm": d, "accuracy": a, "balanced_accuracy": b,
-                                       "accuracy_per_bin": pb} for b, a, f, d, pb in scores]
+        print(
+            f"best accuracy: facing {best[2]} tol {best[3]} (acc {best[1]:.4f}, balanced {best[0]:.4f}); "
+            f"best balanced: facing {bal[2]} tol {bal[3]} (acc {bal[1]:.4f}, balanced {bal[0]:.4f})"
+        )
+        summary["visibility_grid"] = [
+            {"min_facing": f, "depth_tol_mm": d, "accuracy": a, "balanced_accuracy": b, "accuracy_per_bin": pb}
+            for b, a, f, d, pb in scores
+        ]
         summary["visibility_grid_best_accuracy"] = {"min_facing": best[2], "depth_tol_mm": best[3]}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

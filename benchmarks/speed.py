@@ -14,6 +14,7 @@ relative to the Dlib-landmark one measured in the same run (these machines are n
 ratios, not absolute times). Probes: the first ``--probes`` probe renders of the set, spread
 over the poses (every k-th row of the manifest).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 
 from facedata.paths import REPO
 from pipeline.cli import write_json
@@ -88,7 +88,9 @@ def time_probe(pipe: Pipeline, gallery, image) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="speed.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="speed.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--res", default="256,128", help="UHDB31-protocol resolutions (generated/uhdb31_<res>)")
     ap.add_argument("--probes", type=int, default=10, help="probes timed per resolution")
     ap.add_argument("--landmarkers", default="godp,dlib", help="landmarkers compared (first = the pipeline's)")
@@ -100,8 +102,15 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(a.threads)
-    report = {"machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "threads": a.threads,
-                          "load_average_start": os.getloadavg()}, "results": {}}
+    report = {
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "threads": a.threads,
+            "load_average_start": os.getloadavg(),
+        },
+        "results": {},
+    }
     lms = a.landmarkers.split(",")
     for res in a.res.split(","):
         root = REPO / "generated" / f"uhdb31_{res}"
@@ -110,7 +119,7 @@ def main(argv=None) -> int:
             return 2
         probes = [r for r in csv.DictReader(open(root / "manifest.csv")) if r["role"] == "probe"]
         step = max(1, len(probes) // a.probes)
-        probes = probes[::step][:a.probes]
+        probes = probes[::step][: a.probes]
         for name in lms:
             kw = {"landmarker": name}
             if a.descriptor:
@@ -129,9 +138,15 @@ def main(argv=None) -> int:
                 except FaceError:
                     failed += 1
             med = {s: float(np.median([r[s] for r in rows])) if rows else float("nan") for s in STAGES}
-            report["results"][f"{res}/{name}"] = {"res": int(res), "landmarker": name, "probes": len(rows),
-                                                  "failed": failed, "gallery": len(set(gal.identities)),
-                                                  "median_ms": med, "config": pipe.config.to_dict()}
+            report["results"][f"{res}/{name}"] = {
+                "res": int(res),
+                "landmarker": name,
+                "probes": len(rows),
+                "failed": failed,
+                "gallery": len(set(gal.identities)),
+                "median_ms": med,
+                "config": pipe.config.to_dict(),
+            }
     report["machine"]["load_average_end"] = os.getloadavg()
     print(f"Per-stage latency, median ms per probe ({os.cpu_count()} cores, torch threads {a.threads})")
     keys = list(report["results"])

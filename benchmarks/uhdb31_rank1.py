@@ -16,6 +16,7 @@ plain cosine. Prints the yaw x pitch rank-1 table (Fig. 8/10), the detection rat
 center-8 average (yaw +-30 and pitch +-30 neighbours of frontal), the all-20 average; writes a
 JSON with every per-probe result (``--json``) and a heat-map PNG per variant (``--plot``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,14 +31,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-
+from benchmarks.plotting import save_figure
 from facedata.paths import REPO
 from facedata.readers import read_manifest
-from benchmarks.plotting import save_figure
 from landmarks.metrics import nme
-from pipeline.detection.boxes import box_matches
 from pipeline.cli import write_json
 from pipeline.config import PipelineConfig
+from pipeline.detection.boxes import box_matches
 from pipeline.errors import FaceError, NoFaceFoundError
 from pipeline.imageio import load_image
 from pipeline.index import cosine_scores, masked_cosine_scores
@@ -49,8 +49,15 @@ log = logging.getLogger("uhdb31_rank1")
 CENTER8 = [(y, p) for y in (-30, 0, 30) for p in (-30, 0, 30) if (y, p) != (0, 0)]
 
 
-def describe_all(rows, root: Path, landmarker: str, descriptors: list[str], base: PipelineConfig, cropped_gallery: bool,
-                 faces: dict | None = None):
+def describe_all(
+    rows,
+    root: Path,
+    landmarker: str,
+    descriptors: list[str],
+    base: PipelineConfig,
+    cropped_gallery: bool,
+    faces: dict | None = None,
+):
     """Signatures of every image for every descriptor: {desc: [(vector, mask) | None]}, plus status.
 
     ``faces`` (path -> detection or None for no face) is shared between the landmarkers of one run:
@@ -99,8 +106,9 @@ def describe_all(rows, root: Path, landmarker: str, descriptors: list[str], base
             if a is not None and "box" in a:  # the face found is the annotated one (not an ear or background)
                 err["box_hit"] = box_matches(face.detection.box, a["box"])
             if a is not None and face.landmarks is not None:
-                err["nme"] = nme(face.landmarks.points, np.asarray(a["landmarks"], float),
-                               np.asarray(a["visible"], bool), a["box"])
+                err["nme"] = nme(
+                    face.landmarks.points, np.asarray(a["landmarks"], float), np.asarray(a["visible"], bool), a["box"]
+                )
             if face.fit is not None:
                 err["fit_residual"] = float(face.fit.residual)
         except NoFaceFoundError:
@@ -173,17 +181,22 @@ def summarise(table) -> dict:
     rate = {k: 100.0 * v[2] / v[0] for k, v in table.items() if v[0]}
     c8 = [rate[k] for k in CENTER8 if k in rate]
     a20 = [v for k, v in rate.items() if k != (0, 0)]
-    return {"rank1": {f"{y},{p}": round(v, 2) for (y, p), v in sorted(rate.items())},
-            "detection": {f"{y},{p}": round(100.0 * v[1] / v[0], 2) for (y, p), v in sorted(table.items()) if v[0]},
-            "detection_at_box": {f"{y},{p}": round(100.0 * float(np.mean(v[5])), 2)
-                                 for (y, p), v in sorted(table.items()) if v[5] and len(v[5]) == v[0]},
-            "landmark_nme": {f"{y},{p}": round(float(np.mean(v[3])), 3) for (y, p), v in sorted(table.items()) if v[3]},
-            "fit_residual_px": {f"{y},{p}": round(float(np.mean(v[4])), 3) for (y, p), v in sorted(table.items()) if v[4]},
-            "center8": round(float(np.mean(c8)), 2) if len(c8) == 8 else None,
-            "all20": round(float(np.mean(a20)), 2) if len(a20) == 20 else None,
-            "all": round(100.0 * sum(v[2] for v in table.values()) / max(sum(v[0] for v in table.values()), 1), 2),
-            "probes": int(sum(v[0] for v in table.values())),
-            "detected": int(sum(v[1] for v in table.values()))}
+    return {
+        "rank1": {f"{y},{p}": round(v, 2) for (y, p), v in sorted(rate.items())},
+        "detection": {f"{y},{p}": round(100.0 * v[1] / v[0], 2) for (y, p), v in sorted(table.items()) if v[0]},
+        "detection_at_box": {
+            f"{y},{p}": round(100.0 * float(np.mean(v[5])), 2)
+            for (y, p), v in sorted(table.items())
+            if v[5] and len(v[5]) == v[0]
+        },
+        "landmark_nme": {f"{y},{p}": round(float(np.mean(v[3])), 3) for (y, p), v in sorted(table.items()) if v[3]},
+        "fit_residual_px": {f"{y},{p}": round(float(np.mean(v[4])), 3) for (y, p), v in sorted(table.items()) if v[4]},
+        "center8": round(float(np.mean(c8)), 2) if len(c8) == 8 else None,
+        "all20": round(float(np.mean(a20)), 2) if len(a20) == 20 else None,
+        "all": round(100.0 * sum(v[2] for v in table.values()) / max(sum(v[0] for v in table.values()), 1), 2),
+        "probes": int(sum(v[0] for v in table.values())),
+        "detected": int(sum(v[1] for v in table.values())),
+    }
 
 
 def print_grid(title: str, values: dict) -> None:
@@ -230,19 +243,33 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, help="identification set folder with manifest.csv")
     ap.add_argument("--landmarker", default=PipelineConfig.landmarker, help="landmarker [godp]")
     ap.add_argument("--compare", help="comma-separated landmarkers to compare in one run (overrides --landmarker)")
-    ap.add_argument("--descriptor", default=PipelineConfig.descriptor,
-                    help=f"comma-separated descriptors [{PipelineConfig.descriptor}]")
+    ap.add_argument(
+        "--descriptor",
+        default=PipelineConfig.descriptor,
+        help=f"comma-separated descriptors [{PipelineConfig.descriptor}]",
+    )
     ap.add_argument("--detector", default=PipelineConfig.detector)
     ap.add_argument("--refiner", default=PipelineConfig.refiner)
     ap.add_argument("--min-face", type=int, default=PipelineConfig.min_face)
-    ap.add_argument("--part-veto", action="store_true",
-                    help="lm-verify's optional part veto (off by default; see docs/detection/RESULTS.md)")
-    ap.add_argument("--face-floor", type=float, default=None, metavar="P",
-                    help="lm-verify rejection floor on p(face) [trained floor]; 0: every probe is known to "
-                         "hold a face, keep the best candidate")
+    ap.add_argument(
+        "--part-veto",
+        action="store_true",
+        help="lm-verify's optional part veto (off by default; see docs/detection/RESULTS.md)",
+    )
+    ap.add_argument(
+        "--face-floor",
+        type=float,
+        default=None,
+        metavar="P",
+        help="lm-verify rejection floor on p(face) [trained floor]; 0: every probe is known to "
+        "hold a face, keep the best candidate",
+    )
     ap.add_argument("--cropped", action="store_true", help="every image is a tight face crop: no detection")
-    ap.add_argument("--cropped-gallery", action="store_true",
-                    help="gallery images are tight face crops: use the whole image as the face box")
+    ap.add_argument(
+        "--cropped-gallery",
+        action="store_true",
+        help="gallery images are tight face crops: use the whole image as the face box",
+    )
     ap.add_argument("--subjects", help="only subjects LO-HI (string compare, e.g. 126-225)")
     ap.add_argument("--json", type=Path, help="write the summary and per-probe results here")
     ap.add_argument("--plot", type=Path, help="heat-map PNG (one panel file per variant: NAME_<variant>.png)")
@@ -268,13 +295,28 @@ def main(argv=None) -> int:
         return 2
     landmarkers = a.compare.split(",") if a.compare else [a.landmarker]
     descriptors = a.descriptor.split(",")
-    base = PipelineConfig(detector=a.detector, refiner=a.refiner, min_face=a.min_face, cropped=a.cropped,
-                          face_floor=a.face_floor, part_veto=a.part_veto)
-    summary = {"data": str(data), "synthetic_uhdb31_protocol": synthetic, "res": a.res if synthetic else None,
-               "gallery": sum(r["role"] == "gallery" for r in rows),
-               "gallery_subjects": sorted({str(r["subject"]) for r in rows if r["role"] == "gallery"}),
-               "probes": sum(r["role"] == "probe" for r in rows),
-               "detector": a.detector, "refiner": a.refiner, "face_floor": a.face_floor, "part_veto": a.part_veto, "variants": {}, "command": " ".join(sys.argv)}
+    base = PipelineConfig(
+        detector=a.detector,
+        refiner=a.refiner,
+        min_face=a.min_face,
+        cropped=a.cropped,
+        face_floor=a.face_floor,
+        part_veto=a.part_veto,
+    )
+    summary = {
+        "data": str(data),
+        "synthetic_uhdb31_protocol": synthetic,
+        "res": a.res if synthetic else None,
+        "gallery": sum(r["role"] == "gallery" for r in rows),
+        "gallery_subjects": sorted({str(r["subject"]) for r in rows if r["role"] == "gallery"}),
+        "probes": sum(r["role"] == "probe" for r in rows),
+        "detector": a.detector,
+        "refiner": a.refiner,
+        "face_floor": a.face_floor,
+        "part_veto": a.part_veto,
+        "variants": {},
+        "command": " ".join(sys.argv),
+    }
     probes_out = []
     t_all = time.time()
     faces: dict = {}  # detections shared by the landmarkers (same faces for every variant)
@@ -287,7 +329,7 @@ def main(argv=None) -> int:
             return 2
         for d in descriptors:
             has_mask = any(s is not None and s[1] is not None for s in sigs[d])
-            for masked in ([True, False] if has_mask else [False]):
+            for masked in [True, False] if has_mask else [False]:
                 name = f"{lm}+{d}" + ("" if not has_mask else ("+masked" if masked else "+plain"))
                 hits = rank1(rows, sigs[d], masked)
                 s = summarise(pose_table(rows, hits, status, errors))
@@ -296,21 +338,39 @@ def main(argv=None) -> int:
                 summary["variants"][name] = s
                 for r, h, st in zip(rows, hits, status):
                     if r["role"] == "probe":
-                        probes_out.append({"variant": name, "path": r["path"], "subject": r["subject"], "yaw": r["yaw"],
-                                           "pitch": r["pitch"], "status": st, "hit": None if h is None else h[0],
-                                           "best": None if h is None else h[1], "score": None if h is None else h[2]})
+                        probes_out.append(
+                            {
+                                "variant": name,
+                                "path": r["path"],
+                                "subject": r["subject"],
+                                "yaw": r["yaw"],
+                                "pitch": r["pitch"],
+                                "status": st,
+                                "hit": None if h is None else h[0],
+                                "best": None if h is None else h[1],
+                                "score": None if h is None else h[2],
+                            }
+                        )
                 print_grid(f"rank-1 (%) {name}", s["rank1"])
-                print(f"center-8: {s['center8']}   all-20: {s['all20']}   all probes: {s['all']}   "
-                      f"detected {s['detected']}/{s['probes']}")
+                print(
+                    f"center-8: {s['center8']}   all-20: {s['all20']}   all probes: {s['all']}   "
+                    f"detected {s['detected']}/{s['probes']}"
+                )
                 if a.plot:
-                    heatmap(a.plot.with_name(f"{a.plot.stem}_{name.replace('+', '_')}.png"),
-                            f"{name} ({'synthetic UHDB31 protocol' if synthetic else data.name})", s["rank1"])
-        first = summary["variants"][f"{lm}+{descriptors[0]}" + (
-            "+masked" if f"{lm}+{descriptors[0]}+masked" in summary["variants"] else "")]
+                    heatmap(
+                        a.plot.with_name(f"{a.plot.stem}_{name.replace('+', '_')}.png"),
+                        f"{name} ({'synthetic UHDB31 protocol' if synthetic else data.name})",
+                        s["rank1"],
+                    )
+        first = summary["variants"][
+            f"{lm}+{descriptors[0]}" + ("+masked" if f"{lm}+{descriptors[0]}+masked" in summary["variants"] else "")
+        ]
         print_grid(f"detection rate (%) with {lm} pipeline (a face returned)", first["detection"])
         if first["detection_at_box"]:
-            print_grid(f"detection rate (%) with {lm} pipeline (the face returned is the annotated one)",
-                       first["detection_at_box"])
+            print_grid(
+                f"detection rate (%) with {lm} pipeline (the face returned is the annotated one)",
+                first["detection_at_box"],
+            )
         if first["landmark_nme"]:
             print_grid(f"landmark NME-vis (% of the box) with {lm}", first["landmark_nme"])
         if first["fit_residual_px"]:

@@ -29,6 +29,7 @@ Steps, with our choices where the paper leaves room:
 Learned parameters live in an ``.npz`` (no pickle) shipped in ``descriptors/data/`` with its
 sha256 in ``descriptors/data/MANIFEST.json``; ``training/dfd.py`` makes them.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from descriptors.uvprep import (hellinger_blocks, region_grid, region_histograms, region_visibility, tan_triggs,
-                                to_gray_float)
+from descriptors.uvprep import (
+    hellinger_blocks,
+    region_grid,
+    region_histograms,
+    region_visibility,
+    tan_triggs,
+    to_gray_float,
+)
 from pipeline.errors import FaceError, ModelFileError
 from pipeline.types import FaceResult, Signature
 
@@ -84,7 +91,7 @@ def pdv(img: np.ndarray, radius: int) -> np.ndarray:
         for dx in range(-radius, radius + 1):
             if dx == 0 and dy == 0:
                 continue
-            out.append(pad[radius + dy:radius + dy + h, radius + dx:radius + dx + w] - img)
+            out.append(pad[radius + dy : radius + dy + h, radius + dx : radius + dx + w] - img)
     return np.stack(out, -1).astype(np.float32)
 
 
@@ -92,8 +99,9 @@ def block_ids(size: int, block_grid: int) -> np.ndarray:
     return region_grid(size, block_grid)
 
 
-def fisher_filters(pdvs: np.ndarray, masks: np.ndarray, labels: np.ndarray, n_filters: int,
-                   eps: float = 1e-3, soft: bool = True) -> np.ndarray:
+def fisher_filters(
+    pdvs: np.ndarray, masks: np.ndarray, labels: np.ndarray, n_filters: int, eps: float = 1e-3, soft: bool = True
+) -> np.ndarray:
     """Discriminant projection (D, n_filters) from position-aligned PDV samples.
 
     pdvs: (N, P, D) PDVs of N images at the same P texel positions; masks: (N, P) bool (texel
@@ -109,7 +117,7 @@ def fisher_filters(pdvs: np.ndarray, masks: np.ndarray, labels: np.ndarray, n_fi
     for c in np.unique(labels):
         sel = labels == c
         x, mk = pdvs[sel], masks[sel]
-        n = mk.sum(0)                                          # (P,)
+        n = mk.sum(0)  # (P,)
         mc = (x * mk[..., None]).sum(0) / np.maximum(n, 1)[:, None]
         means[c] = (mc, n)
         m_all += mc * n[:, None]
@@ -119,8 +127,8 @@ def fisher_filters(pdvs: np.ndarray, masks: np.ndarray, labels: np.ndarray, n_fi
     for c, (mc, n) in means.items():
         sel = labels == c
         x, mk = pdvs[sel], masks[sel]
-        ok = (n >= 2)
-        d = (x - mc[None]) * (mk & ok[None])[..., None]     # (n_c, P, D)
+        ok = n >= 2
+        d = (x - mc[None]) * (mk & ok[None])[..., None]  # (n_c, P, D)
         diffs.append(d.reshape(-1, D))
         dists.append(np.linalg.norm(d, axis=-1).ravel())
         dm = (mc - m_all) * (ok[:, None])
@@ -164,8 +172,8 @@ class DfdModel:
     filters: np.ndarray
     codebooks: np.ndarray
     pca_mean: np.ndarray | None = None
-    pca_proj: np.ndarray | None = None   # (dim, compact) including whitening
-    sha256: str = ""                     # of the file it was loaded from (cache keys)
+    pca_proj: np.ndarray | None = None  # (dim, compact) including whitening
+    sha256: str = ""  # of the file it was loaded from (cache keys)
 
     def codes(self, img: np.ndarray) -> np.ndarray:
         """Word index of every texel ``(S, S)`` of a pre-processed UV image."""
@@ -173,7 +181,7 @@ class DfdModel:
         d = pdv(img, cfg.radius).reshape(-1, self.filters.shape[1])
         blocks = block_ids(cfg.size, cfg.block_grid).ravel()
         out = np.zeros(len(d), np.int64)
-        for b in range(cfg.block_grid ** 2):
+        for b in range(cfg.block_grid**2):
             sel = blocks == b
             out[sel] = nearest_code(d[sel] @ self.filters[b], self.codebooks[b])
         return out.reshape(cfg.size, cfg.size)
@@ -188,20 +196,25 @@ class DfdModel:
         v = (hellinger_blocks(hist) * vis[:, None]).ravel()
         v /= max(float(np.linalg.norm(v)), 1e-12)
         if compact:
-            if self.pca_proj is None:
+            if self.pca_proj is None or self.pca_mean is None:
                 raise ModelFileError("this DFD model has no PCA projection; train it with --compact")
             z = (v - self.pca_mean.astype(np.float32)) @ self.pca_proj.astype(np.float32)
-            return Signature(vector=(z / max(float(np.linalg.norm(z)), 1e-12)).astype(np.float32), mask=None,
-                             kind="dfd-compact")
+            return Signature(
+                vector=(z / max(float(np.linalg.norm(z)), 1e-12)).astype(np.float32), mask=None, kind="dfd-compact"
+            )
         return Signature(vector=v.astype(np.float32), mask=vis, kind="dfd")
 
     # -- persistence (npz, no pickle) --------------------------------------------------------
     def save(self, path: Path) -> None:
         import os
 
-        arrays = {"filters": self.filters, "codebooks": self.codebooks,
-                  "config": np.array(json.dumps(asdict(self.cfg)))}
+        arrays: dict[str, Any] = {  # Any: np.savez_compressed's stubs type **kwds against allow_pickle too
+            "filters": self.filters,
+            "codebooks": self.codebooks,
+            "config": np.array(json.dumps(asdict(self.cfg))),
+        }
         if self.pca_proj is not None:  # float16 keeps the shipped file small (65,536 x k)
+            assert self.pca_mean is not None, "the PCA mean and projection are set together"
             arrays.update(pca_mean=self.pca_mean.astype(np.float16), pca_proj=self.pca_proj.astype(np.float16))
         tmp = Path(str(path) + ".tmp.npz")
         np.savez_compressed(tmp, **arrays)
@@ -211,8 +224,13 @@ class DfdModel:
     def load(cls, path: Path) -> "DfdModel":
         with np.load(path, allow_pickle=False) as z:
             cfg = DfdConfig(**json.loads(str(z["config"])))
-            return cls(cfg, z["filters"], z["codebooks"], z["pca_mean"] if "pca_mean" in z else None,
-                       z["pca_proj"] if "pca_proj" in z else None)
+            return cls(
+                cfg,
+                z["filters"],
+                z["codebooks"],
+                z["pca_mean"] if "pca_mean" in z else None,
+                z["pca_proj"] if "pca_proj" in z else None,
+            )
 
 
 def load_shipped(name: str | None = None) -> DfdModel:
@@ -220,12 +238,13 @@ def load_shipped(name: str | None = None) -> DfdModel:
     from pipeline import manifest as manifests
 
     folder = DATA_DIR
-    man = manifests.read_manifest(folder, what="DFD parameters", command="python -m training.dfd",
-                                  empty=EMPTY_MANIFEST)
+    man = manifests.read_manifest(folder, what="DFD parameters", command="python -m training.dfd", empty=EMPTY_MANIFEST)
     name = name or man.get("default")
     if not name or name not in man["files"]:
-        raise ModelFileError("no trained DFD parameters are shipped in descriptors/data (see MANIFEST.json); "
-                             "train them with `python -m training.dfd` or use --descriptor lbp")
+        raise ModelFileError(
+            "no trained DFD parameters are shipped in descriptors/data (see MANIFEST.json); "
+            "train them with `python -m training.dfd` or use --descriptor lbp"
+        )
     entry = manifests.entry(folder, name, manifest=man)
     path = manifests.verified_path(folder, entry, "DFD parameters")
     model = DfdModel.load(path)
@@ -258,9 +277,17 @@ class DfdCompactDescriptor(DfdDescriptor):
         super().__init__(model, compact=True)
 
 
-def learn_dfd(uv_images: list[np.ndarray], uv_masks: list[np.ndarray], labels: np.ndarray,
-              cfg: DfdConfig = DfdConfig(), stride: int = 2, codebook_samples: int = 20000,
-              compact_dim: int | None = None, seed: int = 0, progress: bool = True) -> DfdModel:
+def learn_dfd(
+    uv_images: list[np.ndarray],
+    uv_masks: list[np.ndarray],
+    labels: np.ndarray,
+    cfg: DfdConfig = DfdConfig(),
+    stride: int = 2,
+    codebook_samples: int = 20000,
+    compact_dim: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> DfdModel:
     """Learn DFD filters and codebooks (and optionally the PCA template) from UV textures of
     training identities. ``stride``: texel sub-sampling for the scatter matrices."""
     from tqdm import tqdm
@@ -274,17 +301,17 @@ def learn_dfd(uv_images: list[np.ndarray], uv_masks: list[np.ndarray], labels: n
     sub[::stride, ::stride] = True
     D = (2 * cfg.radius + 1) ** 2 - 1
     pd = [pdv(img, cfg.radius) for img, _ in preps]
-    filters = np.zeros((cfg.block_grid ** 2, D, cfg.n_filters), np.float32)
-    books = np.zeros((cfg.block_grid ** 2, cfg.n_codes, cfg.n_filters), np.float32)
-    for b in tqdm(range(cfg.block_grid ** 2), desc="DFD blocks", disable=not progress):
+    filters = np.zeros((cfg.block_grid**2, D, cfg.n_filters), np.float32)
+    books = np.zeros((cfg.block_grid**2, cfg.n_codes, cfg.n_filters), np.float32)
+    for b in tqdm(range(cfg.block_grid**2), desc="DFD blocks", disable=not progress):
         pos = (blocks == b) & sub
-        x = np.stack([p[pos] for p in pd])                                     # (N, P, D)
-        mk = np.stack([m[pos] > 0.5 for _, m in preps])                        # (N, P)
+        x = np.stack([p[pos] for p in pd])  # (N, P, D)
+        mk = np.stack([m[pos] > 0.5 for _, m in preps])  # (N, P)
         if mk.sum() < cfg.n_codes * 4:
             raise FaceError(f"too little visible texture in DFD block {b} to learn from")
         W = fisher_filters(x, mk, labels, cfg.n_filters, cfg.eps)
         filters[b] = W
-        full = (blocks == b)
+        full = blocks == b
         feats = np.concatenate([(p[full])[m[full] > 0.5] @ W for p, (_, m) in zip(pd, preps)])
         pick = rng.choice(len(feats), size=min(codebook_samples, len(feats)), replace=False)
         books[b] = kmeans_codebook(feats[pick], cfg.n_codes, seed)

@@ -9,6 +9,7 @@ was trained on dlib-HOG boxes, which are smaller than the AFLW-style boxes of ``
 ``bbox-cnn``); ``"dlib"`` runs dlib's 5-point predictor in the detection box, as dlib does.
 Without landmarks (``--landmarker`` not run) the ``dlib`` alignment is used.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -50,8 +51,9 @@ class DlibResnetDescriptor:
         img = np.ascontiguousarray(image)
         if self.align == "landmarks" and points is not None and np.isfinite(points).all():
             pts = [np.mean([points[i] for i in group], axis=0) for group in self.FIVE_FROM_AFLW]
-            shape = self._dlib.full_object_detection(rect, [self._dlib.point(int(round(x)), int(round(y)))
-                                                           for x, y in pts])
+            shape = self._dlib.full_object_detection(
+                rect, [self._dlib.point(int(round(x)), int(round(y))) for x, y in pts]
+            )
         else:
             shape = self._sp(img, rect)
         vec = np.asarray(self._net.compute_face_descriptor(img, shape, self.jitter), dtype=np.float32)

@@ -8,6 +8,7 @@ the visible texels only, made unit-mass and square-rooted (Hellinger), concatena
 ``grid^2 * 59`` dimensions (16 x 16 -> 15,104). The signature's mask is the per-region
 visibility, so matching can compare only regions both faces show.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,9 +23,9 @@ from pipeline.types import FaceResult, Signature
 
 def uniform_table(P: int = 8) -> np.ndarray:
     """(2^P,) map from LBP code to its uniform-pattern bin (P*(P-1)+2 uniform bins + 1 other)."""
-    table = np.full(2 ** P, P * (P - 1) + 2, np.int64)
+    table = np.full(2**P, P * (P - 1) + 2, np.int64)
     nxt = 0
-    for code in range(2 ** P):
+    for code in range(2**P):
         bits = [(code >> i) & 1 for i in range(P)]
         trans = sum(bits[i] != bits[(i + 1) % P] for i in range(P))
         if trans <= 2:
@@ -53,8 +54,8 @@ def lbp_codes(gray: np.ndarray, radius: float = 1.0) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LbpConfig:
-    size: int = 128        # UV map is resized to size x size
-    grid: int = 16         # regions per side
+    size: int = 128  # UV map is resized to size x size
+    grid: int = 16  # regions per side
     radius: float = 2.0
     min_visible: float = 0.5  # a region counts as visible when this fraction of it is seen
 

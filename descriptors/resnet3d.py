@@ -16,6 +16,7 @@ a frontal gallery (the model-selection set; evaluation subjects 126-250 were not
 45.6 % with the 2D embedding, 56.5 % with the frontal render alone and 62.8 % fused (w = 0.5;
 0.3: 61.5, 0.7: 58.6), with frontal probes at 100 / 96.7 / 99.2 % (``docs/descriptors/RESULTS.md``).
 """
+
 from __future__ import annotations
 
 import math

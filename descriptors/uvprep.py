@@ -10,6 +10,7 @@
 
 Arrays: UV images ``(S, S, 3)`` uint8 or ``(S, S)``; masks ``(S, S)`` float in [0, 1].
 """
+
 from __future__ import annotations
 
 import cv2
@@ -23,8 +24,15 @@ def to_gray_float(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def tan_triggs(gray: np.ndarray, mask: np.ndarray | None = None, gamma: float = 0.2, sigma0: float = 1.0,
-               sigma1: float = 2.0, alpha: float = 0.1, tau: float = 10.0) -> np.ndarray:
+def tan_triggs(
+    gray: np.ndarray,
+    mask: np.ndarray | None = None,
+    gamma: float = 0.2,
+    sigma0: float = 1.0,
+    sigma1: float = 2.0,
+    alpha: float = 0.1,
+    tau: float = 10.0,
+) -> np.ndarray:
     """Tan-Triggs normalisation of a float gray image ``(H, W)``; returns float32 ``(H, W)``."""
     x = np.power(np.maximum(gray, 0.0) / 255.0 + 1e-3, gamma)
     x = cv2.GaussianBlur(x, (0, 0), sigma0) - cv2.GaussianBlur(x, (0, 0), sigma1)
@@ -32,7 +40,7 @@ def tan_triggs(gray: np.ndarray, mask: np.ndarray | None = None, gamma: float = 
     if not m.any():
         return np.zeros_like(x, np.float32)
     v = np.abs(x[m])
-    x = x / (np.mean(v ** alpha) ** (1 / alpha) + 1e-8)
+    x = x / (np.mean(v**alpha) ** (1 / alpha) + 1e-8)
     v = np.abs(x[m])
     x = x / (np.mean(np.minimum(tau, v) ** alpha) ** (1 / alpha) + 1e-8)
     x = tau * np.tanh(x / tau)

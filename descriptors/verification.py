@@ -12,6 +12,7 @@ impostor pairs accepted (score >= threshold), TAR = fraction of genuine pairs ac
 >>> round(best_threshold(s, y)[1], 3)
 1.0
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -83,8 +84,9 @@ def best_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
     return float(cands[i]), float(accs[i])
 
 
-def cross_fold_accuracy(scores: np.ndarray, same: np.ndarray, folds: np.ndarray,
-                        use: Sequence[int] | None = None) -> dict:
+def cross_fold_accuracy(
+    scores: np.ndarray, same: np.ndarray, folds: np.ndarray, use: Sequence[int] | None = None
+) -> dict:
     """The CFP figure: for each fold f of ``use`` (default: every fold present), the accuracy on f with
     the threshold of :func:`best_threshold` on the other folds of ``use``. Returns
     ``{"per_fold": {f: {"threshold", "accuracy"}}, "mean", "std"}`` (std: population, over folds)."""

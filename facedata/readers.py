@@ -9,6 +9,7 @@ Formats (``../shared/data/README.md`` and SPEC section 5):
 - ``protocol_pairs.csv`` (CFP verification): ``fold,protocol,same,a,b``;
 - CFP fiducials ``fiducials/<id>/<view>/NN.txt``: one ``x,y`` per line, pixels.
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,8 +30,9 @@ def read_annotations(root: str | Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def balanced_subset(rows: Sequence[dict], per_bin: int | None,
-                    bins: Sequence[tuple[float, float]] = YAW_BINS) -> list[dict]:
+def balanced_subset(
+    rows: Sequence[dict], per_bin: int | None, bins: Sequence[tuple[float, float]] = YAW_BINS
+) -> list[dict]:
     """The first ``per_bin`` rows (by image name) of each |yaw| bin; all rows when ``per_bin`` is falsy.
 
     >>> rows = [{"image": f"{i}.jpg", "yaw": y} for i, y in enumerate([5, 40, 70, 10, 80])]
@@ -41,8 +43,9 @@ def balanced_subset(rows: Sequence[dict], per_bin: int | None,
         return list(rows)
     out: list[dict] = []
     for lo, hi in bins:
-        sel = sorted((r for r in rows if r.get("yaw") is not None and lo <= abs(r["yaw"]) < hi),
-                     key=lambda r: r["image"])
+        sel = sorted(
+            (r for r in rows if r.get("yaw") is not None and lo <= abs(r["yaw"]) < hi), key=lambda r: r["image"]
+        )
         out += sel[:per_bin]
     return out
 
@@ -106,8 +109,11 @@ def cfp_fiducials_path(cfp: str | Path, image: str | Path) -> Path:
 
 def read_fiducials(path: str | Path) -> np.ndarray:
     """A CFP fiducial file -> (N, 2) float array of pixel coordinates."""
-    pts = [tuple(float(v) for v in line.replace(",", " ").split()[:2])
-           for line in Path(path).read_text().splitlines() if line.strip()]
+    pts = [
+        tuple(float(v) for v in line.replace(",", " ").split()[:2])
+        for line in Path(path).read_text().splitlines()
+        if line.strip()
+    ]
     return np.asarray(pts, np.float64).reshape(-1, 2)
 
 
@@ -120,5 +126,5 @@ def paint_out_head(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
     x1, y1 = np.ceil(c + 1.1 * half).astype(int)
     h, w = out.shape[:2]
     fill = out.reshape(-1, *out.shape[2:]).mean(0).astype(out.dtype)
-    out[max(y0, 0):min(y1, h), max(x0, 0):min(x1, w)] = fill
+    out[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)] = fill
     return out

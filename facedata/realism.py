@@ -19,6 +19,7 @@ set's detected images. Reported per cell: rank-1 over all probes (fallback boxes
 detection rate, and rank-1 over the detected probes. Rank-1: cosine similarity, 1-vs-all over the
 gallery subjects of the set.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,15 +31,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-
+from facedata.paths import REPO, add_log_arguments, data_root
 from facedata.readers import read_csv
-from facedata.paths import REPO, data_root
-from pipeline.cli import guarded_main, write_json
+from pipeline.cli import guarded_main, setup_logging, write_json
 from pipeline.errors import ConfigError, FaceError
 from pipeline.imageio import load_image
 from pipeline.types import Detection, FaceResult
 
-log = logging.getLogger("realism_check")
+log = logging.getLogger("facedata.realism")
 DEFAULT_DATA = data_root()
 DEFAULT_ROOT = REPO / "generated"
 YAWS = (-90, -60, -30, 0, 30, 60, 90)
@@ -103,8 +103,11 @@ def describe_rows(rows: list[dict], root: Path, d: Describer, desc: str) -> tupl
         r["detected"] = box is not None
         r["det_box"] = box
         pending.append((r, img))
-    pairs = [(r["known"], r["det_box"]) for r, _ in pending
-             if r["detected"] and r["known"] is not None and abs(float(r["yaw"])) <= 30]
+    pairs = [
+        (r["known"], r["det_box"])
+        for r, _ in pending
+        if r["detected"] and r["known"] is not None and abs(float(r["yaw"])) <= 30
+    ]
     cal = calibrate(pairs)
     for r, img in tqdm(pending, desc=f"{desc}: describe", unit="img", leave=False):
         box = r["det_box"] if r["detected"] else (map_box(r["known"], cal) if r["known"] is not None else None)
@@ -129,9 +132,12 @@ def rank1(rows: list[dict], gallery: dict[str, np.ndarray]) -> tuple[np.ndarray,
 
 
 def cell(ok: np.ndarray, det: np.ndarray) -> dict:
-    return {"n": int(len(ok)), "rank1": round(100 * float(ok.mean()), 1) if len(ok) else None,
-            "detected": round(100 * float(det.mean()), 1) if len(det) else None,
-            "rank1_detected": round(100 * float(ok[det].mean()), 1) if det.any() else None}
+    return {
+        "n": int(len(ok)),
+        "rank1": round(100 * float(ok.mean()), 1) if len(ok) else None,
+        "detected": round(100 * float(det.mean()), 1) if len(det) else None,
+        "rank1_detected": round(100 * float(ok[det].mean()), 1) if det.any() else None,
+    }
 
 
 def synthetic(folder: Path, d: Describer, n_subjects: int | None) -> dict:
@@ -161,8 +167,16 @@ def synthetic(folder: Path, d: Describer, n_subjects: int | None) -> dict:
         sel = [r for r in probes if abs(int(r["yaw"])) == ay and (int(r["yaw"]), int(r["pitch"])) != (0, 0)]
         ok, det = rank1(sel, gallery)
         by_yaw[str(ay)] = {**cell(ok, det), "poses": len(keys)}
-    return {"folder": str(folder), "subjects": len(gallery), "gallery_detected": round(100 * float(np.mean(gdet)), 1),
-            "cells": cells, "center8": avg(CENTER8), "all20": avg(all20), "by_abs_yaw": by_yaw, "box_calibration": cal}
+    return {
+        "folder": str(folder),
+        "subjects": len(gallery),
+        "gallery_detected": round(100 * float(np.mean(gdet)), 1),
+        "cells": cells,
+        "center8": avg(CENTER8),
+        "all20": avg(all20),
+        "by_abs_yaw": by_yaw,
+        "box_calibration": cal,
+    }
 
 
 def real(data: Path, d: Describer, subjects: list[str]) -> dict:
@@ -181,16 +195,22 @@ def real(data: Path, d: Describer, subjects: list[str]) -> dict:
         probes = [r for r in rows if r["role"] == "probe" and r["subject"] in ss]
         fr = [r for r in probes if abs(float(r["yaw"])) < 45]
         pr = [r for r in probes if abs(float(r["yaw"])) >= 45]
-        out[name] = {"subjects": len(gallery), "frontal": cell(*rank1(fr, gallery)),
-                     "profile": cell(*rank1(pr, gallery)),
-                     "gallery_detected": round(100 * float(np.mean([r["detected"] for r in rows
-                                                                     if r["role"] == "gallery" and r["subject"] in ss])), 1)}
+        out[name] = {
+            "subjects": len(gallery),
+            "frontal": cell(*rank1(fr, gallery)),
+            "profile": cell(*rank1(pr, gallery)),
+            "gallery_detected": round(
+                100 * float(np.mean([r["detected"] for r in rows if r["role"] == "gallery" and r["subject"] in ss])), 1
+            ),
+        }
     return out
 
 
 def print_synthetic(res: str, s: dict) -> None:
-    print(f"\nSynthetic UHDB31-protocol set {res} (a synthetic reproduction of the protocol, not UHDB31): "
-          f"{s['subjects']} subjects; dlib-resnet rank-1 % / HOG detection %")
+    print(
+        f"\nSynthetic UHDB31-protocol set {res} (a synthetic reproduction of the protocol, not UHDB31): "
+        f"{s['subjects']} subjects; dlib-resnet rank-1 % / HOG detection %"
+    )
     print("pitch\\yaw " + "".join(f"{y:>13d}" for y in YAWS))
     for p in PITCHES:
         line = f"{p:+9d} "
@@ -199,45 +219,68 @@ def print_synthetic(res: str, s: dict) -> None:
             mark = "*" if (y, p) == (0, 0) else " "
             line += f"{c['rank1']:6.1f}/{c['detected']:5.1f}{mark}"
         print(line)
-    print(f"center-8 average {s['center8']:.1f}   all-20 average {s['all20']:.1f}   "
-          f"(* = the unused frontal render, not in the averages); gallery detected {s['gallery_detected']:.1f} %")
-    print("by abs(yaw): " + "  ".join(f"{k}: {v['rank1']:.1f} (det {v['detected']:.0f} %, rank-1 detected "
-                                      f"{v['rank1_detected'] if v['rank1_detected'] is not None else float('nan'):.1f})"
-                                      for k, v in s["by_abs_yaw"].items()))
+    print(
+        f"center-8 average {s['center8']:.1f}   all-20 average {s['all20']:.1f}   "
+        f"(* = the unused frontal render, not in the averages); gallery detected {s['gallery_detected']:.1f} %"
+    )
+    print(
+        "by abs(yaw): "
+        + "  ".join(
+            f"{k}: {v['rank1']:.1f} (det {v['detected']:.0f} %, rank-1 detected "
+            f"{v['rank1_detected'] if v['rank1_detected'] is not None else float('nan'):.1f})"
+            for k, v in s["by_abs_yaw"].items()
+        )
+    )
 
 
 def print_real(r: dict) -> None:
-    print("\nReal CFP (same descriptor; gallery frontal/01; yaw is the pose category): rank-1 % / detection % "
-          "/ rank-1 on detected")
+    print(
+        "\nReal CFP (same descriptor; gallery frontal/01; yaw is the pose category): rank-1 % / detection % "
+        "/ rank-1 on detected"
+    )
     for name in ("126-250", "126-202"):
         v = r[name]
         for kind in ("frontal", "profile"):
             c = v[kind]
-            print(f"  subjects {name} ({v['subjects']:3d}) {kind:8s} probes {c['n']:5d}: {c['rank1']:5.1f} / "
-                  f"{c['detected']:5.1f} / {c['rank1_detected'] if c['rank1_detected'] is not None else float('nan'):5.1f}")
+            print(
+                f"  subjects {name} ({v['subjects']:3d}) {kind:8s} probes {c['n']:5d}: {c['rank1']:5.1f} / "
+                f"{c['detected']:5.1f} / "
+                f"{c['rank1_detected'] if c['rank1_detected'] is not None else float('nan'):5.1f}"
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="realism_check.py", description=__doc__.split("\n\n")[0],
-                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help=f"shared data folder with cfp_dev/ [{DEFAULT_DATA}]")
-    ap.add_argument("--root", type=Path, default=DEFAULT_ROOT,
-                    help=f"folder holding uhdb31_256/ and uhdb31_128/ (generated when missing) [{DEFAULT_ROOT}]")
+    ap = argparse.ArgumentParser(
+        prog="python -m facedata.realism",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--data", type=Path, default=DEFAULT_DATA, help=f"shared data folder with cfp_dev/ [{DEFAULT_DATA}]"
+    )
+    ap.add_argument(
+        "--root",
+        type=Path,
+        default=DEFAULT_ROOT,
+        help=f"folder holding uhdb31_256/ and uhdb31_128/ (generated when missing) [{DEFAULT_ROOT}]",
+    )
     ap.add_argument("--res", default="256,128", help="synthetic resolutions to check [256,128]")
     ap.add_argument("--subjects", type=int, default=None, help="only the first N subjects of each set [all]")
     ap.add_argument("--no-real", action="store_true", help="skip the real CFP part")
     ap.add_argument("--json", default=None, help="write the results as JSON to this file ('-' = stdout)")
-    ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    ap.add_argument("--debug", action="store_true", help="tracebacks for internal errors")
+    add_log_arguments(ap)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    setup_logging(a.verbose)
     data = a.data.resolve()
     if not (data / "cfp_dev" / "manifest.csv").exists():
-        raise ConfigError(f"{data / 'cfp_dev' / 'manifest.csv'} not found: pass --data DIR (the folder holding cfp_dev/)")
+        raise ConfigError(
+            f"{data / 'cfp_dev' / 'manifest.csv'} not found: pass --data DIR (the folder holding cfp_dev/)"
+        )
     try:
         res = [int(r) for r in a.res.split(",") if r.strip()]
     except ValueError as e:

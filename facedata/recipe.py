@@ -30,6 +30,7 @@ What it cannot do: the Surrey Face Model is a face mask (forehead to chin, cheek
 render has no hair, ears, neck or back of the head; the side of the face the photo does not show is
 filled from its mirror texel or inpainted; the camera is scaled orthographic.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,6 +60,7 @@ BACKGROUND_KINDS = ("border", "noise", "gradient", "flat", "source")
 
 # --- configuration ----------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class NuisanceConfig:
     """Photometric and shape nuisance of a render (all draws are uniform in the given ranges).
@@ -84,8 +86,13 @@ class NuisanceConfig:
     brightness: tuple[float, float] = (0.8, 1.15)
     diffuse: tuple[float, float] = (0.0, 0.6)
     light_min_z: float = 0.3
-    background: tuple[tuple[str, float], ...] = (("border", 0.35), ("noise", 0.2), ("gradient", 0.15),
-                                                 ("flat", 0.1), ("source", 0.2))
+    background: tuple[tuple[str, float], ...] = (
+        ("border", 0.35),
+        ("noise", 0.2),
+        ("gradient", 0.15),
+        ("flat", 0.1),
+        ("source", 0.2),
+    )
     source_bg_max_dpose: float = 20.0
     colour_gain: float = 0.08
     p_grey: float = 0.25
@@ -142,18 +149,23 @@ class ProfilingConfig:
 
     def __post_init__(self) -> None:
         if ROI_SCALE * self.face_px[1] > self.size:
-            raise ValueError(f"face_px up to {self.face_px[1]} does not fit: the 3DDFA ROI "
-                             f"({ROI_SCALE:.3f} x face) must lie inside the {self.size} px image")
+            raise ValueError(
+                f"face_px up to {self.face_px[1]} does not fit: the 3DDFA ROI "
+                f"({ROI_SCALE:.3f} x face) must lie inside the {self.size} px image"
+            )
         for name, (lo, hi) in (("yaw", self.yaw), ("pitch", self.pitch), ("roll", self.roll)):
             if not -180.0 <= lo <= hi <= 180.0:
                 raise ValueError(f"{name} range ({lo:g}, {hi:g}) must satisfy -180 <= lo <= hi <= 180")
-        for name, band, rng in (("min_abs_yaw", self.min_abs_yaw, self.yaw),
-                                ("min_abs_pitch", self.min_abs_pitch, self.pitch)):
+        for name, band, rng in (
+            ("min_abs_yaw", self.min_abs_yaw, self.yaw),
+            ("min_abs_pitch", self.min_abs_pitch, self.pitch),
+        ):
             if band < 0 or (band > 0 and band >= max(abs(rng[0]), abs(rng[1]))):
                 raise ValueError(f"{name} = {band:g} leaves no angle in the range {rng}")
 
 
 # --- sources ---------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, eq=False)
 class ProfilingSource:
@@ -196,10 +208,19 @@ def landmark_box(points: np.ndarray, visible: np.ndarray | None = None) -> Box:
     return (float(p[:, 0].min()), float(p[:, 1].min()), float(p[:, 0].max()), float(p[:, 1].max()))
 
 
-def prepare_source(key: str, image: np.ndarray, points: np.ndarray, visible: np.ndarray | None = None,
-                   meta: Mapping[str, Any] | None = None, fitter=None, uv_size: int = 128, min_conf: float = 0.25,
-                   max_residual: float = 0.05, scores: np.ndarray | None = None,
-                   contour: np.ndarray | None = None) -> ProfilingSource:
+def prepare_source(
+    key: str,
+    image: np.ndarray,
+    points: np.ndarray,
+    visible: np.ndarray | None = None,
+    meta: Mapping[str, Any] | None = None,
+    fitter=None,
+    uv_size: int = 128,
+    min_conf: float = 0.25,
+    max_residual: float = 0.05,
+    scores: np.ndarray | None = None,
+    contour: np.ndarray | None = None,
+) -> ProfilingSource:
     """Fit, check, lift and complete one real face.
 
     image: (H, W, 3) uint8 RGB or (H, W) grey; points: (19, 2) px AFLW-19 landmarks; visible: (19,)
@@ -222,15 +243,24 @@ def prepare_source(key: str, image: np.ndarray, points: np.ndarray, visible: np.
     box = landmark_box(pts, vis)
     size = math.sqrt(max(box[2] - box[0], 1.0) * max(box[3] - box[1], 1.0))
     if fit.residual > max_residual * size:
-        raise FitError(f"fit residual {fit.residual:.2f} px exceeds {max_residual:g} x the face size "
-                       f"({size:.1f} px)")
+        raise FitError(f"fit residual {fit.residual:.2f} px exceeds {max_residual:g} x the face size ({size:.1f} px)")
     tex = lift_texture(img, fit, size=uv_size, mirror_fill=False)
     full = complete_texture(tex, mirror=True, min_conf=min_conf)
-    return ProfilingSource(key=key, image=img, points=pts, visible=vis, box=box, fit=fit, texture=full,
-                           grey=is_grey(img), meta=dict(meta or {}))
+    return ProfilingSource(
+        key=key,
+        image=img,
+        points=pts,
+        visible=vis,
+        box=box,
+        fit=fit,
+        texture=full,
+        grey=is_grey(img),
+        meta=dict(meta or {}),
+    )
 
 
 # --- random streams --------------------------------------------------------------------------------------
+
 
 def key_hash(key: str) -> int:
     """Stable 64-bit integer of a string (sha1; Python's hash() is salted per process)."""
@@ -244,6 +274,7 @@ def sample_rng(seed: int, key: str, index: int = 0) -> np.random.Generator:
 
 
 # --- the render spec -------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RenderSpec:
@@ -284,12 +315,14 @@ class RenderSpec:
 
     def to_json(self, ndigits: int = 4) -> dict[str, Any]:
         """Plain dict with rounded floats (for annotation files)."""
+
         def rnd(v):
             if isinstance(v, float):
                 return round(v, ndigits)
             if isinstance(v, (tuple, list)):
                 return [rnd(x) for x in v]
             return v
+
         return {k: rnd(v) for k, v in asdict(self).items()}
 
 
@@ -333,9 +366,17 @@ def _expression_reach(model: MorphableModel) -> np.ndarray:
     return np.linalg.norm(e, axis=2).max(1)
 
 
-def sample_nuisance(rng: np.random.Generator, cfg: NuisanceConfig, *, yaw: float, pitch: float,
-                    source: ProfilingSource | None, n_donors: int, model: MorphableModel,
-                    allow_grey: bool = True) -> dict[str, Any]:
+def sample_nuisance(
+    rng: np.random.Generator,
+    cfg: NuisanceConfig,
+    *,
+    yaw: float,
+    pitch: float,
+    source: ProfilingSource | None,
+    n_donors: int,
+    model: MorphableModel,
+    allow_grey: bool = True,
+) -> dict[str, Any]:
     """Draw the lighting, background, photometric and shape fields of a :class:`RenderSpec`."""
     out: dict[str, Any] = {}
     bright = float(rng.uniform(*cfg.brightness))
@@ -382,8 +423,13 @@ def sample_nuisance(rng: np.random.Generator, cfg: NuisanceConfig, *, yaw: float
     return out
 
 
-def sample_spec(rng: np.random.Generator, cfg: ProfilingConfig, source: ProfilingSource | None = None,
-                n_donors: int = 0, model: MorphableModel | None = None) -> RenderSpec:
+def sample_spec(
+    rng: np.random.Generator,
+    cfg: ProfilingConfig,
+    source: ProfilingSource | None = None,
+    n_donors: int = 0,
+    model: MorphableModel | None = None,
+) -> RenderSpec:
     """Draw one profiling render (square ``cfg.size`` image) for ``source``."""
     model = model or load_model()
     lo, hi = cfg.yaw
@@ -400,11 +446,21 @@ def sample_spec(rng: np.random.Generator, cfg: ProfilingConfig, source: Profilin
     c0 = (cfg.size - 1) / 2.0
     center = (c0 + float(rng.uniform(-slack, slack)), c0 + float(rng.uniform(-slack, slack)))
     nz = sample_nuisance(rng, cfg.nuisance, yaw=yaw, pitch=pitch, source=source, n_donors=n_donors, model=model)
-    return RenderSpec(yaw=yaw, pitch=pitch, roll=roll, width=cfg.size, height=cfg.size, face_px=face,
-                      center=center, constant_scale=False, **nz)
+    return RenderSpec(
+        yaw=yaw,
+        pitch=pitch,
+        roll=roll,
+        width=cfg.size,
+        height=cfg.size,
+        face_px=face,
+        center=center,
+        constant_scale=False,
+        **nz,
+    )
 
 
 # --- backgrounds -----------------------------------------------------------------------------------------
+
 
 class DonorPool:
     """Photos whose face-free parts serve as backgrounds: items (name, face boxes ((x0, y0, x1, y1),
@@ -412,8 +468,9 @@ class DonorPool:
     ones). The pool's order must not depend on which sources are generated (it is indexed by seeded
     draws)."""
 
-    def __init__(self, items: Sequence[tuple[str, Sequence[Box]]], loader: Callable[[str], np.ndarray],
-                 cache: int = 32):
+    def __init__(
+        self, items: Sequence[tuple[str, Sequence[Box]]], loader: Callable[[str], np.ndarray], cache: int = 32
+    ):
         self.items = [(name, tuple(tuple(float(v) for v in b) for b in boxes)) for name, boxes in items]
         self._load = lru_cache(maxsize=cache)(loader)
 
@@ -453,9 +510,17 @@ def _flat_background(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def border_patch(rng: np.random.Generator, image: np.ndarray, boxes: Sequence[Box], w: int, h: int,
-                 side: tuple[float, float] = (0.15, 0.6), head: tuple[float, float, float, float] = (0.5, 0.8, 0.5, 0.4),
-                 min_side: int = 16, tries: int = 50) -> np.ndarray | None:
+def border_patch(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    boxes: Sequence[Box],
+    w: int,
+    h: int,
+    side: tuple[float, float] = (0.15, 0.6),
+    head: tuple[float, float, float, float] = (0.5, 0.8, 0.5, 0.4),
+    min_side: int = 16,
+    tries: int = 50,
+) -> np.ndarray | None:
     """A (h, w, 3) face-free patch of ``image``: a random square (side a uniform fraction ``side`` of
     min(H, W), at least ``min_side`` px) that misses every face box enlarged to the head (``head`` =
     fractions of the box width / height added left, above, right, below), resized and randomly
@@ -477,11 +542,12 @@ def border_patch(rng: np.random.Generator, image: np.ndarray, boxes: Sequence[Bo
         px, py = int(rng.integers(0, W - s + 1)), int(rng.integers(0, H - s + 1))
         if any(px < hx1 and px + s > hx0 and py < hy1 and py + s > hy0 for hx0, hy0, hx1, hy1 in heads):
             continue
-        patch = np.ascontiguousarray(img[py:py + s, px:px + s, :3])
+        patch = np.ascontiguousarray(img[py : py + s, px : px + s, :3])
         if rng.random() < 0.5:
             patch = patch[:, ::-1]
-        return np.ascontiguousarray(cv2.resize(np.ascontiguousarray(patch), (w, h), interpolation=cv2.INTER_LINEAR),
-                                    dtype=np.uint8)
+        return np.ascontiguousarray(
+            cv2.resize(np.ascontiguousarray(patch), (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.uint8
+        )
     return None
 
 
@@ -497,7 +563,7 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     if np.linalg.det(U) * np.linalg.det(Vt) < 0:
         D[1, 1] = -1
     R = U @ D @ Vt
-    var = (sc ** 2).sum() / len(s)
+    var = (sc**2).sum() / len(s)
     k = float(np.trace(np.diag(S) @ D) / max(var, 1e-12))
     M = np.zeros((2, 3))
     M[:, :2] = k * R
@@ -505,8 +571,12 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return M
 
 
-def make_background(spec: RenderSpec, source: ProfilingSource | None = None, pool: DonorPool | None = None,
-                    target_points: np.ndarray | None = None) -> np.ndarray:
+def make_background(
+    spec: RenderSpec,
+    source: ProfilingSource | None = None,
+    pool: DonorPool | None = None,
+    target_points: np.ndarray | None = None,
+) -> np.ndarray:
     """(H, W, 3) uint8 background of ``spec`` (deterministic from ``spec.bg_seed``). "source" needs the
     render's 19 landmarks ``target_points`` to align the source photo (falls back to "noise")."""
     rng = np.random.default_rng(spec.bg_seed)
@@ -530,6 +600,7 @@ def make_background(spec: RenderSpec, source: ProfilingSource | None = None, poo
 
 
 # --- rendering -------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, eq=False)
 class Sample:
@@ -568,13 +639,18 @@ def spec_camera(vertices: np.ndarray, spec: RenderSpec, model: MorphableModel) -
     """The camera that frames ``vertices`` as ``spec`` says (box max side face_px, centred at center)."""
     fx = spec.center[0] / max(spec.width - 1, 1)
     fy = spec.center[1] / max(spec.height - 1, 1)
-    return frame_camera(vertices, spec.yaw, spec.pitch, spec.roll, spec.width, spec.height,
-                        face_size=spec.face_px / min(spec.width, spec.height), center=(fx, fy), model=model,
-                        constant_scale=spec.constant_scale)
-
-
-
-
+    return frame_camera(
+        vertices,
+        spec.yaw,
+        spec.pitch,
+        spec.roll,
+        spec.width,
+        spec.height,
+        face_size=spec.face_px / min(spec.width, spec.height),
+        center=(fx, fy),
+        model=model,
+        constant_scale=spec.constant_scale,
+    )
 
 
 def apply_photometric(image: np.ndarray, spec: RenderSpec) -> np.ndarray:
@@ -586,8 +662,9 @@ def apply_photometric(image: np.ndarray, spec: RenderSpec) -> np.ndarray:
     h, w = img.shape[:2]
     if spec.lowres < 1.0:
         sw, sh = max(8, int(round(w * spec.lowres))), max(8, int(round(h * spec.lowres)))
-        img = cv2.resize(cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA), (w, h),
-                         interpolation=cv2.INTER_LINEAR)
+        img = cv2.resize(
+            cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA), (w, h), interpolation=cv2.INTER_LINEAR
+        )
     if spec.blur > 0:
         img = cv2.GaussianBlur(img, (0, 0), spec.blur)
     if spec.noise > 0:
@@ -597,8 +674,9 @@ def apply_photometric(image: np.ndarray, spec: RenderSpec) -> np.ndarray:
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
-def synthesize(source: ProfilingSource, spec: RenderSpec, pool: DonorPool | None = None,
-               model: MorphableModel | None = None) -> Sample:
+def synthesize(
+    source: ProfilingSource, spec: RenderSpec, pool: DonorPool | None = None, model: MorphableModel | None = None
+) -> Sample:
     """Render ``source`` as ``spec`` says; returns a :class:`Sample` (see the module docstring)."""
     model = model or load_model()
     V = posed_vertices(source.fit, spec, model)
@@ -610,12 +688,25 @@ def synthesize(source: ProfilingSource, spec: RenderSpec, pool: DonorPool | None
     loop = mouth_loop(model)
     img, mask = fill_mouth(r.image, r.mask, cam.project(V[loop]) if len(loop) else None)
     img = apply_photometric(img, spec)
-    return Sample(image=img, landmarks=np.asarray(r.landmarks, np.float64), visible=np.asarray(r.visible, bool),
-                  box=tuple(float(v) for v in r.box), spec=spec, meta=dict(source.meta), mask=mask)
+    return Sample(
+        image=img,
+        landmarks=np.asarray(r.landmarks, np.float64),
+        visible=np.asarray(r.visible, bool),
+        box=tuple(float(v) for v in r.box),
+        spec=spec,
+        meta=dict(source.meta),
+        mask=mask,
+    )
 
 
-def profile_source(source: ProfilingSource, n: int, seed: int, cfg: ProfilingConfig = ProfilingConfig(),
-                   pool: DonorPool | None = None, model: MorphableModel | None = None) -> list[Sample]:
+def profile_source(
+    source: ProfilingSource,
+    n: int,
+    seed: int,
+    cfg: ProfilingConfig = ProfilingConfig(),
+    pool: DonorPool | None = None,
+    model: MorphableModel | None = None,
+) -> list[Sample]:
     """``n`` profiling renders of ``source``; sample k uses :func:`sample_rng` (seed, source.key, k)."""
     model = model or load_model()
     out = []
@@ -626,11 +717,8 @@ def profile_source(source: ProfilingSource, n: int, seed: int, cfg: ProfilingCon
     return out
 
 
-
-
-
-
 # --- encoding and annotations ----------------------------------------------------------------------------
+
 
 def encode_jpeg(image: np.ndarray, quality: int, grey: bool = False) -> bytes:
     """JPEG bytes (OpenCV/libjpeg, deterministic) of an RGB image; ``grey``: one channel."""
@@ -657,8 +745,12 @@ def roi_inside(box: Sequence[float], width: int, height: int, scale: float = ROI
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     half = scale * max(x1 - x0, y1 - y0) / 2
     eps = 1e-6
-    return (cx - half >= -0.5 - eps and cy - half >= -0.5 - eps and cx + half <= width - 0.5 + eps
-            and cy + half <= height - 0.5 + eps)
+    return (
+        cx - half >= -0.5 - eps
+        and cy - half >= -0.5 - eps
+        and cx + half <= width - 0.5 + eps
+        and cy + half <= height - 0.5 + eps
+    )
 
 
 def annotation(sample: Sample, image_path: str, ndigits: int = 3) -> dict[str, Any]:
@@ -687,12 +779,16 @@ def annotation(sample: Sample, image_path: str, ndigits: int = 3) -> dict[str, A
 
 # --- figures ---------------------------------------------------------------------------------------------
 
-def contact_sheet(images: Sequence[np.ndarray], ncols: int, pad: int = 2, fill: int = 255,
-                  labels: Sequence[str] | None = None) -> np.ndarray:
+
+def contact_sheet(
+    images: Sequence[np.ndarray], ncols: int, pad: int = 2, fill: int = 255, labels: Sequence[str] | None = None
+) -> np.ndarray:
     """Tile RGB / grey images (padded to the largest size) into one RGB sheet, row-major; optional
     small text labels at each tile's top-left corner."""
-    tiles = [np.repeat(np.asarray(t)[:, :, None], 3, 2) if np.asarray(t).ndim == 2 else np.asarray(t)[:, :, :3]
-             for t in images]
+    tiles = [
+        np.repeat(np.asarray(t)[:, :, None], 3, 2) if np.asarray(t).ndim == 2 else np.asarray(t)[:, :, :3]
+        for t in images
+    ]
     if not tiles:
         raise ValueError("contact_sheet needs at least one image")
     th = max(t.shape[0] for t in tiles)
@@ -702,7 +798,7 @@ def contact_sheet(images: Sequence[np.ndarray], ncols: int, pad: int = 2, fill: 
     for i, t in enumerate(tiles):
         r, c = divmod(i, ncols)
         y, x = pad + r * (th + pad), pad + c * (tw + pad)
-        sheet[y:y + t.shape[0], x:x + t.shape[1]] = t
+        sheet[y : y + t.shape[0], x : x + t.shape[1]] = t
         if labels is not None and i < len(labels) and labels[i]:
             cv2.putText(sheet, labels[i], (x + 2, y + 10), cv2.FONT_HERSHEY_PLAIN, 0.7, (0, 0, 0), 2, cv2.LINE_AA)
             cv2.putText(sheet, labels[i], (x + 2, y + 10), cv2.FONT_HERSHEY_PLAIN, 0.7, (255, 255, 0), 1, cv2.LINE_AA)

@@ -1,4 +1,5 @@
 """The committed data splits (``splits/splits.json``): which subjects/images train and which evaluate."""
+
 from __future__ import annotations
 
 import json

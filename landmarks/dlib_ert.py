@@ -2,13 +2,13 @@
 300-W training), mapped to the 19 AFLW points (SPEC section 1). dlib has no notion of
 self-occlusion, so every point is reported visible with score 1.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
 from pipeline.manifest import dlib_model_path
-from pipeline.types import IBUG68_TO_AFLW19, NUM_LANDMARKS, Box, Landmarks, ibug68_to_aflw19  # noqa: F401
-
+from pipeline.types import IBUG68_TO_AFLW19, NUM_LANDMARKS, Box, Landmarks, ibug68_to_aflw19  # noqa: F401 - IBUG68_TO_AFLW19 re-exported
 
 
 class DlibLandmarker:
@@ -30,5 +30,10 @@ class DlibLandmarker:
 
     def predict(self, image: np.ndarray, box: Box) -> Landmarks:
         pts = ibug68_to_aflw19(self.predict68(image, box))
-        return Landmarks(points=pts, visible=np.ones(NUM_LANDMARKS, bool),
-                         scores=np.ones(NUM_LANDMARKS), yaw_subspace=None, box=tuple(map(float, box)))
+        return Landmarks(
+            points=pts,
+            visible=np.ones(NUM_LANDMARKS, bool),
+            scores=np.ones(NUM_LANDMARKS),
+            yaw_subspace=None,
+            box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+        )

@@ -13,6 +13,7 @@ landmarkers see), resized to ``roi_size``; when it finds no face the point set i
 (:class:`~pipeline.errors.LandmarkError`). MediaPipe has no visibility output: all points are
 reported visible.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,13 +24,25 @@ from pipeline.types import NUM_LANDMARKS, Box, Landmarks
 
 #: mesh vertex ids per AFLW-19 point (image-left = the subject's right side).
 MESH_TO_AFLW19: tuple[tuple[int, ...], ...] = (
-    (70, 156), (105, 52), (107, 55),           # image-left brow: outer, centre, inner
-    (336, 285), (334, 282), (300, 383),        # image-right brow: inner, centre, outer
-    (7,), (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246), (155,),
-    (382,), (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466), (249,),
-    (240,), (4,), (460,),                      # nose: image-left wing, tip, image-right wing
-    (61,), (13, 14), (291,),                   # mouth: image-left corner, centre, image-right corner
-    (152,),                                    # chin
+    (70, 156),
+    (105, 52),
+    (107, 55),  # image-left brow: outer, centre, inner
+    (336, 285),
+    (334, 282),
+    (300, 383),  # image-right brow: inner, centre, outer
+    (7,),
+    (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
+    (155,),
+    (382,),
+    (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466),
+    (249,),
+    (240,),
+    (4,),
+    (460,),  # nose: image-left wing, tip, image-right wing
+    (61,),
+    (13, 14),
+    (291,),  # mouth: image-left corner, centre, image-right corner
+    (152,),  # chin
 )
 
 
@@ -48,9 +61,12 @@ class MediapipeLandmarker:
             import mediapipe as mp
         except ImportError as e:  # pragma: no cover - depends on the optional extra
             raise ImportError(e.msg, name="mediapipe") from e
-        self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                                      refine_landmarks=False,
-                                                      min_detection_confidence=min_detection_confidence)
+        self._mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True,
+            max_num_faces=1,
+            refine_landmarks=False,
+            min_detection_confidence=min_detection_confidence,
+        )
         self.roi_size = roi_size
 
     def predict(self, image: np.ndarray, box: Box) -> Landmarks:
@@ -65,5 +81,10 @@ class MediapipeLandmarker:
         # normalised [0,1] image coordinates -> crop pixels (pixel-centre convention)
         mesh = np.array([[p.x * self.roi_size - 0.5, p.y * self.roi_size - 0.5] for p in lm])
         pts = apply_affine(invert_affine(m), mesh_to_aflw19(mesh))
-        return Landmarks(points=pts, visible=np.ones(NUM_LANDMARKS, bool), scores=np.ones(NUM_LANDMARKS),
-                         yaw_subspace=None, box=tuple(map(float, box)))
+        return Landmarks(
+            points=pts,
+            visible=np.ones(NUM_LANDMARKS, bool),
+            scores=np.ones(NUM_LANDMARKS),
+            yaw_subspace=None,
+            box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+        )

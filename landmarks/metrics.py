@@ -4,6 +4,7 @@ NME = mean point-to-point error / box size, box size = sqrt(w * h) of the annota
 box (AFLW convention), in percent, over the visible points (NME-vis) or all points with
 known ground truth (NME-all). CED = cumulative error distribution.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,7 +35,10 @@ def ced(errors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 def auc(errors: np.ndarray, limit: float = 10.0, steps: int = 1000) -> float:
     """Area under the CED curve up to ``limit`` percent, normalised to [0, 1]."""
     t = np.linspace(0, limit, steps)
-    return float(np.trapezoid(ced(errors, t), t) / limit) if hasattr(np, "trapezoid") else float(np.trapz(ced(errors, t), t) / limit)
+    if hasattr(np, "trapezoid"):  # numpy >= 2.0
+        return float(np.trapezoid(ced(errors, t), t) / limit)
+    # numpy 1.24-1.26 (allowed by pyproject) only has the old name, which numpy >= 2.4 stubs lack
+    return float(np.trapz(ced(errors, t), t) / limit)  # type: ignore[attr-defined]  # numpy < 2.0 only
 
 
 YAW_BINS = ((0, 30), (30, 60), (60, 91))

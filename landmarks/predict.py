@@ -4,23 +4,35 @@
                                 [--landmarker godp|dlib|...] [--json FILE|-]
 
 Without ``--box`` the face is detected (``--detector``, ``--refiner``), or the whole image is
-the face box with ``--cropped``; with several faces the best one is used (the most confident with the default ``lm-verify``
-refiner, the largest with ``bbox-cnn`` / ``none``) (``--all-faces``:
-each). Output per face: ``{"image", "box", "landmarks": [[x, y] x 19], "visible": [bool x 19],
+the face box with ``--cropped``; with several faces the best one is used (the most confident
+with the default ``lm-verify`` refiner, the largest with ``bbox-cnn`` / ``none``)
+(``--all-faces``: each). Output per face: ``{"image", "box", "landmarks": [[x, y] x 19], "visible": [bool x 19],
 "scores", "status": "ok"|"no_face"|"error", "message"}``; a JSON list with ``--json``, else one
 line per face on stdout (``image  status  x0,y0,x1,y1  x1,y1 x2,y2 ...``). Problems with an
 input are reported on stderr as ``error: <file>: <reason>``, one line each.
 
 Landmark order (AFLW-19): {names}.
 """
+
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from typing import Any
 
-from pipeline.cli import (EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, add_stage_args, config_from_args, error_line,
-                          expand_inputs, guarded_main, setup_logging, write_json)
+from pipeline.cli import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_OK,
+    add_stage_args,
+    config_from_args,
+    error_line,
+    expand_inputs,
+    guarded_main,
+    setup_logging,
+    write_json,
+)
 from pipeline.errors import FaceError, InvalidImageError, NoFaceFoundError
 from pipeline.imageio import load_image
 from pipeline.pipeline import Pipeline
@@ -30,12 +42,20 @@ log = logging.getLogger("landmarks.predict")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m landmarks.predict",
-                                 description=(__doc__ or "").replace("{names}", ", ".join(AFLW19_NAMES)),
-                                 epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m landmarks.predict",
+        description=(__doc__ or "").replace("{names}", ", ".join(AFLW19_NAMES)),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of images")
-    ap.add_argument("--box", nargs=4, type=float, metavar=("X0", "Y0", "X1", "Y1"),
-                    help="face box (AFLW convention: the extent of the 68-point face) for every image")
+    ap.add_argument(
+        "--box",
+        nargs=4,
+        type=float,
+        metavar=("X0", "Y0", "X1", "Y1"),
+        help="face box (AFLW convention: the extent of the 68-point face) for every image",
+    )
     ap.add_argument("--json", metavar="FILE", help="write results as JSON to FILE (- for stdout)")
     add_stage_args(ap)
     return ap
@@ -46,20 +66,29 @@ def run(argv: list[str] | None = None) -> int:
     setup_logging(a.verbose)
     box = as_box(a.box) if a.box else None
     pipe = Pipeline(config_from_args(a))
-    pipe.landmarker  # build now: a configuration error stops before any image is read
+    _ = pipe.landmarker  # build now: a configuration error stops before any image is read
     paths = expand_inputs(a.images)
     if not paths:
         error_line("no image files found in the given paths")
         return EXIT_FAILED
-    results, n_ok = [], 0
+    results: list[dict[str, Any]] = []
+    n_ok = 0
     for p in paths:
-        rec = {"image": str(p), "box": None, "landmarks": None, "visible": None, "scores": None,
-               "status": "ok", "message": ""}
+        rec: dict[str, Any] = {
+            "image": str(p),
+            "box": None,
+            "landmarks": None,
+            "visible": None,
+            "scores": None,
+            "status": "ok",
+            "message": "",
+        }
         try:
             img = load_image(p, a.max_pixels)
             faces = pipe.run(img, until="landmarks", box=box)
             for f in faces:
                 lm = f.landmarks
+                assert lm is not None  # run(until="landmarks") computes every face's landmarks
                 results.append({**rec, "box": [round(v, 2) for v in f.detection.box], **lm.to_json()})
             n_ok += 1
             continue

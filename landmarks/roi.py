@@ -9,6 +9,7 @@ Coordinates use the pixel-centre convention (SPEC section 1): a square ROI ``(cx
 covers ``[cx - side/2, cx + side/2]`` in continuous coordinates and maps onto
 ``[-0.5, S - 0.5]`` of an ``S x S`` crop.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,8 +36,9 @@ class Roi:
         t = math.radians(self.angle)
         c, s = math.cos(t) * a, math.sin(t) * a
         o = size / 2.0 - 0.5
-        return np.array([[c, s, o - c * self.cx - s * self.cy],
-                         [-s, c, o + s * self.cx - c * self.cy]], dtype=np.float64)
+        return np.array(
+            [[c, s, o - c * self.cx - s * self.cy], [-s, c, o + s * self.cx - c * self.cy]], dtype=np.float64
+        )
 
 
 def roi_from_box(box, scale: float = ROI_SCALE) -> Roi:
@@ -58,12 +60,14 @@ def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 def warp(image: np.ndarray, m: np.ndarray, size: int, border_value: float = 0.0) -> np.ndarray:
     """Crop with a 2x3 matrix (bilinear, constant border)."""
-    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)
+    return cv2.warpAffine(
+        image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border_value
+    )
 
 
-def perturbed_rois(roi: Roi, n: int, scale_jitter: float = 0.05, shift_jitter: float = 0.03,
-                   seed: int = 0) -> list[Roi]:
+def perturbed_rois(
+    roi: Roi, n: int, scale_jitter: float = 0.05, shift_jitter: float = 0.03, seed: int = 0
+) -> list[Roi]:
     """``n`` ROIs around ``roi``: the first is ``roi`` itself, the others jittered in scale
     (``side * (1 + U(-s, s))``) and centre (``U(-t, t) * side``), deterministically seeded."""
     rng = np.random.default_rng(seed)

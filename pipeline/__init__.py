@@ -11,6 +11,7 @@ Layers: the core (:mod:`pipeline.types`, :mod:`pipeline.errors`, :mod:`pipeline.
 (:mod:`pipeline.detection`, ``landmarks``, ``recon3d``, ``descriptors``); the composition
 (:mod:`pipeline.pipeline`, :mod:`pipeline.gallery`, :mod:`pipeline.index`, the CLIs) sits on top.
 """
+
 from __future__ import annotations
 
 from importlib import import_module

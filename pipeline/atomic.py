@@ -5,6 +5,7 @@ give it (``0o666`` minus the process umask; ``tempfile.mkstemp`` alone makes ``0
 renamed over the destination with ``os.replace``: readers see the old file or the new one, never
 a partial one, and an interrupted write leaves no temporary behind.
 """
+
 from __future__ import annotations
 
 import os

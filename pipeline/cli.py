@@ -1,6 +1,7 @@
 """Helpers shared by the command-line entry points: stage flags, logging, input expansion,
 atomic JSON output and the error boundary (one clear line, a documented exit code, never a
 traceback unless ``--debug``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,31 +32,61 @@ def add_stage_args(ap: argparse.ArgumentParser, descriptor: bool = False) -> Non
     g.add_argument("--refiner", default=d.refiner, help=f"box refiner [{d.refiner}]: {REFINERS.describe()}")
     g.add_argument("--landmarker", default=d.landmarker, help=f"landmarker [{d.landmarker}]: {LANDMARKERS.describe()}")
     if descriptor:
-        g.add_argument("--descriptor", default=d.descriptor, help=f"descriptor [{d.descriptor}]: {DESCRIPTORS.describe()}")
-    g.add_argument("--cropped", action="store_true",
-                   help="inputs are tight face crops: skip detection, the whole image is the face box")
-    g.add_argument("--all-faces", action="store_true",
-                   help="process every detected face (default: only the best one: the most confident with the "
-                        "lm-verify refiner, else the largest)")
-    g.add_argument("--min-face", type=int, default=d.min_face, help=f"smallest face side in px to detect [{d.min_face}]")
-    g.add_argument("--face-floor", type=float, default=None, metavar="P",
-                   help="lm-verify: reject candidates with p(face) below P [the face check's trained floor, "
-                        "see pipeline/detection/models/MANIFEST.json]; 0 keeps the best candidate of every image "
-                        "(for inputs known to hold a face)")
-    g.add_argument("--part-veto", action="store_true",
-                   help="lm-verify: drop a first face nested inside a bigger face when the part check (trained "
-                        "with eye / nose / mouth boxes as non-faces) rejects it; off by default: more pitched "
-                        "full profiles found, a few real faces lost (docs/detection/RESULTS.md)")
-    g.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
-                   help=f"refuse images with more pixels than this [{DEFAULT_MAX_PIXELS}]")
+        g.add_argument(
+            "--descriptor", default=d.descriptor, help=f"descriptor [{d.descriptor}]: {DESCRIPTORS.describe()}"
+        )
+    g.add_argument(
+        "--cropped",
+        action="store_true",
+        help="inputs are tight face crops: skip detection, the whole image is the face box",
+    )
+    g.add_argument(
+        "--all-faces",
+        action="store_true",
+        help="process every detected face (default: only the best one: the most confident with the "
+        "lm-verify refiner, else the largest)",
+    )
+    g.add_argument(
+        "--min-face", type=int, default=d.min_face, help=f"smallest face side in px to detect [{d.min_face}]"
+    )
+    g.add_argument(
+        "--face-floor",
+        type=float,
+        default=None,
+        metavar="P",
+        help="lm-verify: reject candidates with p(face) below P [the face check's trained floor, "
+        "see pipeline/detection/models/MANIFEST.json]; 0 keeps the best candidate of every image "
+        "(for inputs known to hold a face)",
+    )
+    g.add_argument(
+        "--part-veto",
+        action="store_true",
+        help="lm-verify: drop a first face nested inside a bigger face when the part check (trained "
+        "with eye / nose / mouth boxes as non-faces) rejects it; off by default: more pitched "
+        "full profiles found, a few real faces lost (docs/detection/RESULTS.md)",
+    )
+    g.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse images with more pixels than this [{DEFAULT_MAX_PIXELS}]",
+    )
     ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     ap.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
 
 
 def config_from_args(a: argparse.Namespace) -> PipelineConfig:
-    kw = dict(detector=a.detector, refiner=a.refiner, landmarker=a.landmarker, cropped=a.cropped,
-              all_faces=a.all_faces, min_face=a.min_face, max_pixels=a.max_pixels,
-              face_floor=getattr(a, "face_floor", None), part_veto=getattr(a, "part_veto", False))
+    kw = dict(
+        detector=a.detector,
+        refiner=a.refiner,
+        landmarker=a.landmarker,
+        cropped=a.cropped,
+        all_faces=a.all_faces,
+        min_face=a.min_face,
+        max_pixels=a.max_pixels,
+        face_floor=getattr(a, "face_floor", None),
+        part_veto=getattr(a, "part_veto", False),
+    )
     if getattr(a, "descriptor", None):
         kw["descriptor"] = a.descriptor
     return PipelineConfig(**kw)
@@ -105,8 +136,10 @@ def guarded_main(fn: Callable[[list[str] | None], int], argv: list[str] | None =
     """Run ``fn`` and turn every failure into one line on stderr and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     for stream in (sys.stdout, sys.stderr):  # file names that are not valid UTF-8 must not crash output
+        reconfigure = getattr(stream, "reconfigure", None)  # a replaced stream need not be a TextIOWrapper
         try:
-            stream.reconfigure(errors="backslashreplace")
+            if reconfigure is not None:
+                reconfigure(errors="backslashreplace")
         except (AttributeError, ValueError):
             pass
     try:

@@ -1,4 +1,5 @@
 """Typed pipeline configuration with defaults (every CLI flag maps onto a field)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -20,7 +21,7 @@ class PipelineConfig:
     trained floor; 0 keeps the best candidate of every image that has one, for inputs known to hold
     a face). ``part_veto``: ``lm-verify``'s optional part veto (a first face nested inside a bigger
     face is dropped when a second check, trained with face parts as non-faces, rejects it; off by
-    default: it costs real AFLW2000-3D faces, ``docs/detection/RESULTS.md`` sessions 10-11).
+    default: it costs real AFLW2000-3D faces, see ``docs/detection/RESULTS.md``).
     """
 
     detector: str = "dpm+mmod"

@@ -3,6 +3,7 @@
 Every error a user can provoke is a :class:`FaceError`; the CLIs catch it and print its
 message on one line (no traceback). Messages say what went wrong *and* what to do.
 """
+
 from __future__ import annotations
 
 

@@ -6,9 +6,10 @@
 
 PROBE is an image or a folder of images. Gallery layouts: DIR/<identity>/*.jpg (several images
 per identity) or DIR/<identity>.jpg. Each probe's best face (the most confident; the largest with
---refiner bbox-cnn|none) is matched (--all-faces: every face). Scores are cosine similarities; with descriptors that give per-region visibility masks
-only the regions visible in both faces are compared. An identity's several gallery images are
-fused by their best score (--fusion max) or their mean (--fusion mean).
+--refiner bbox-cnn|none) is matched (--all-faces: every face). Scores are cosine similarities; with
+descriptors that give per-region visibility masks only the regions visible in both faces are
+compared. An identity's several gallery images are fused by their best score (--fusion max) or
+their mean (--fusion mean).
 
 Enrolled signatures are cached in DIR/.godp-cache.npz (--cache PATH: elsewhere, e.g. for a
 read-only gallery; --no-cache: none) and reused while an image's content and the pipeline
@@ -18,6 +19,7 @@ cannot be enrolled are reported as warnings and skipped.
 Without --json a table is printed; --json writes [{"probe", "status": "ok"|"no_face"|"error",
 "message", "candidates": [{"identity", "score"}, ...], "box" (ok only)}], best first.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,12 +27,23 @@ import logging
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from pipeline.cli import (EXIT_CODES_HELP, EXIT_FAILED, EXIT_OK, add_stage_args, config_from_args, error_line,
-                          expand_inputs, guarded_main, setup_logging, write_json)
+from pipeline.cli import (
+    EXIT_CODES_HELP,
+    EXIT_FAILED,
+    EXIT_OK,
+    add_stage_args,
+    config_from_args,
+    error_line,
+    expand_inputs,
+    guarded_main,
+    setup_logging,
+    write_json,
+)
 from pipeline.errors import FaceError, InvalidImageError, NoFaceFoundError
 from pipeline.gallery import enroll
 from pipeline.imageio import load_image, save_image
@@ -53,25 +66,43 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m pipeline.identify", description=__doc__, epilog=EXIT_CODES_HELP,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m pipeline.identify",
+        description=__doc__,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("probes", nargs="+", metavar="PROBE", help="probe image files or folders")
     ap.add_argument("--gallery", required=True, metavar="DIR", help="gallery folder")
     ap.add_argument("--top-k", type=_positive_int, default=5, help="candidates to report per probe [5]")
     ap.add_argument("--json", metavar="FILE", help="write results as JSON to FILE (- for stdout)")
     c = ap.add_mutually_exclusive_group()
-    c.add_argument("--cache", metavar="PATH",
-                   help="gallery signature cache file [DIR/.godp-cache.npz]; give a path elsewhere when the "
-                        "gallery folder is read-only")
+    c.add_argument(
+        "--cache",
+        metavar="PATH",
+        help="gallery signature cache file [DIR/.godp-cache.npz]; give a path elsewhere when the "
+        "gallery folder is read-only",
+    )
     c.add_argument("--no-cache", action="store_true", help="describe the whole gallery, read and write no cache")
-    ap.add_argument("--fusion", choices=FUSIONS, default="max",
-                    help="combine an identity's gallery images by their best (max) or mean score [max]")
-    ap.add_argument("--index", choices=INDEX_KINDS, default="numpy",
-                    help="search: exact numpy, or FAISS inner-product (optional extra .[faiss]; masked "
-                         "templates fall back to numpy) [numpy]")
-    ap.add_argument("--save-debug", metavar="DIR",
-                    help="write per probe the detected box + landmarks overlay (PNG) and, when the pipeline "
-                         "made them, the fitted mesh (OBJ), the UV texture (PNG) and the frontalised face (PNG)")
+    ap.add_argument(
+        "--fusion",
+        choices=FUSIONS,
+        default="max",
+        help="combine an identity's gallery images by their best (max) or mean score [max]",
+    )
+    ap.add_argument(
+        "--index",
+        choices=INDEX_KINDS,
+        default="numpy",
+        help="search: exact numpy, or FAISS inner-product (optional extra .[faiss]; masked "
+        "templates fall back to numpy) [numpy]",
+    )
+    ap.add_argument(
+        "--save-debug",
+        metavar="DIR",
+        help="write per probe the detected box + landmarks overlay (PNG) and, when the pipeline "
+        "made them, the fitted mesh (OBJ), the UV texture (PNG) and the frontalised face (PNG)",
+    )
     ap.add_argument("--no-progress", action="store_true", help="no progress bars (gallery enrolment, probes)")
     add_stage_args(ap, descriptor=True)
     return ap
@@ -82,8 +113,12 @@ def draw_overlay(image: np.ndarray, faces: list[FaceResult], landmarks: list) ->
     """(H, W, 3) uint8 RGB copy of ``image`` (RGB or gray) with each face's box and landmarks drawn
     by :func:`pipeline.overlay.draw_faces` (box yellow, visible landmarks filled green, occluded
     ones red rings); ``landmarks[j]`` is the Landmarks of ``faces[j]`` or None (box only)."""
-    return draw_faces(image, [f.detection.box for f in faces], [None if lm is None else lm.points for lm in landmarks],
-                      [None if lm is None else lm.visible for lm in landmarks])
+    return draw_faces(
+        image,
+        [f.detection.box for f in faces],
+        [None if lm is None else lm.points for lm in landmarks],
+        [None if lm is None else lm.visible for lm in landmarks],
+    )
 
 
 class DebugWriter:
@@ -111,9 +146,10 @@ class DebugWriter:
     def _export_module(self):
         if self._export is None and self._export_error is None:
             try:
-                from recon3d import export  # being written (issue #5); optional here
+                from recon3d import export  # optional here: without it no mesh debug files are written
+
                 self._export = export
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:  # noqa: BLE001 - debug output is best effort
                 self._export_error = str(e)
                 log.debug("recon3d.export unavailable (%s): no mesh debug files", e)
         return self._export
@@ -159,6 +195,7 @@ class DebugWriter:
             log.debug("recon3d.export.export_mesh unavailable: %s not written", path.name)
             return []
         try:
+            assert face.fit is not None  # write() calls this only for faces with a fit
             out = fn(path, face.fit.vertices, face.uv)  # writes atomically itself
         except Exception as e:  # noqa: BLE001 - debug output is best effort
             log.warning("debug mesh %s not written: %s", path, e)
@@ -173,7 +210,7 @@ def run(argv: list[str] | None = None) -> int:
     if a.index == "faiss":
         require_faiss()  # a one-line configuration error (exit 2) before any work
     pipe = Pipeline(config_from_args(a))
-    pipe.descriptor  # configuration errors surface before any work
+    _ = pipe.descriptor  # build the descriptor now: configuration errors surface before any work
     cache = None if a.no_cache else (a.cache or "auto")
     gallery = enroll(pipe, a.gallery, progress=not a.no_progress, cache=cache, fusion=a.fusion)
     gallery.use_index(a.index)
@@ -182,17 +219,24 @@ def run(argv: list[str] | None = None) -> int:
         error_line("no probe images found in the given paths")
         return EXIT_FAILED
     debug = DebugWriter(a.save_debug, pipe) if a.save_debug else None
-    results, n_ok = [], 0
+    results: list[dict[str, Any]] = []
+    n_ok = 0
     bar = tqdm(probes, desc="identifying probes", unit="img", disable=a.no_progress or len(probes) < 2)
     for k, p in enumerate(bar):
-        rec = {"probe": str(p), "status": "ok", "message": "", "candidates": []}
+        rec: dict[str, Any] = {"probe": str(p), "status": "ok", "message": "", "candidates": []}
         try:
             image = load_image(p, a.max_pixels)
             faces = pipe.run(image, until="describe")
             for f in faces:
+                assert f.signature is not None  # run(until="describe") describes every face
                 cands = gallery.match(f.signature.vector, a.top_k, f.signature.mask)
-                results.append({**rec, "box": [round(v, 1) for v in f.detection.box],
-                                "candidates": [{"identity": i, "score": round(s, 4)} for i, s in cands]})
+                results.append(
+                    {
+                        **rec,
+                        "box": [round(v, 1) for v in f.detection.box],
+                        "candidates": [{"identity": i, "score": round(s, 4)} for i, s in cands],
+                    }
+                )
             n_ok += 1
             if debug is not None:
                 try:

@@ -5,6 +5,7 @@ RGBA / LA (composited on white), CMYK, 16-bit and 32-bit integer or float images
 to 8 bits), with the EXIF orientation applied and the first frame of animated files. Every
 failure raises :class:`~pipeline.errors.InvalidImageError` with the path and the reason.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,9 @@ from pipeline.errors import InvalidImageError
 #: Default upper bound on the decoded pixel count (guards against decompression bombs).
 DEFAULT_MAX_PIXELS = 64_000_000
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp",
-                              ".ppm", ".pgm", ".pbm", ".pnm", ".jp2"})
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".jp2"}
+)
 
 
 def is_image_path(path: str | os.PathLike) -> bool:
@@ -73,7 +75,8 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
                 if w * h > max_pixels:
                     raise InvalidImageError(
                         f"{p}: image is {w}x{h} = {w * h / 1e6:.1f} Mpx, over the limit of "
-                        f"{max_pixels / 1e6:.0f} Mpx (raise --max-pixels if it is genuine)")
+                        f"{max_pixels / 1e6:.0f} Mpx (raise --max-pixels if it is genuine)"
+                    )
                 if w < 1 or h < 1:
                     raise InvalidImageError(f"{p}: image has no pixels ({w}x{h})")
                 im.seek(0)
@@ -146,4 +149,6 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> None:
 
 def _format_for(p: Path) -> str:
     ext = p.suffix.lower()
-    return {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}.get(ext, "PNG")
+    return {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}.get(
+        ext, "PNG"
+    )

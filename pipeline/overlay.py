@@ -5,6 +5,7 @@ are filled green discs, occluded ones red rings (hollow), face boxes yellow. Coo
 :mod:`pipeline.types`: pixels, x right, y down, origin at the centre of the top-left pixel.
 Pure functions: the input image is never modified.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -47,8 +48,13 @@ def _rgb_copy(image: np.ndarray) -> np.ndarray:
     return np.array(img, dtype=np.uint8, order="C", copy=True)
 
 
-def draw_faces(image: np.ndarray, boxes: Sequence[Box | None], points_list: Sequence[np.ndarray | None],
-               visible_list: Sequence[np.ndarray | None] | None = None, radius: int | None = None) -> np.ndarray:
+def draw_faces(
+    image: np.ndarray,
+    boxes: Sequence[Box | None],
+    points_list: Sequence[np.ndarray | None],
+    visible_list: Sequence[np.ndarray | None] | None = None,
+    radius: int | None = None,
+) -> np.ndarray:
     """Copy of ``image`` with several faces drawn: each face's box and landmarks.
 
     image: (H, W, 3|4) RGB(A) or (H, W) gray, uint8 (other dtypes are clipped to 0..255).
@@ -65,8 +71,10 @@ def draw_faces(image: np.ndarray, boxes: Sequence[Box | None], points_list: Sequ
     """
     img = _rgb_copy(image)
     if len(boxes) != len(points_list) or (visible_list is not None and len(visible_list) != len(points_list)):
-        raise ValueError(f"{len(boxes)} boxes, {len(points_list)} point sets and "
-                         f"{'no' if visible_list is None else len(visible_list)} visibility sets: one each per face")
+        raise ValueError(
+            f"{len(boxes)} boxes, {len(points_list)} point sets and "
+            f"{'no' if visible_list is None else len(visible_list)} visibility sets: one each per face"
+        )
     r = int(radius) if radius else default_radius(img.shape)
     width = max(1, r // 3)
     for j, (box, points) in enumerate(zip(boxes, points_list)):
@@ -93,8 +101,13 @@ def draw_faces(image: np.ndarray, boxes: Sequence[Box | None], points_list: Sequ
     return img
 
 
-def draw_landmarks(image: np.ndarray, points: np.ndarray, visible: np.ndarray | None = None, box: Box | None = None,
-                   radius: int | None = None) -> np.ndarray:
+def draw_landmarks(
+    image: np.ndarray,
+    points: np.ndarray,
+    visible: np.ndarray | None = None,
+    box: Box | None = None,
+    radius: int | None = None,
+) -> np.ndarray:
     """Copy of ``image`` with one face drawn: :func:`draw_faces` with ``[box]``, ``[points]``,
     ``[visible]`` (same shapes, units and colours; returns (H, W, 3) uint8 RGB)."""
     return draw_faces(image, [box], [points], [visible], radius)

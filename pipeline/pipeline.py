@@ -1,12 +1,13 @@
 """The pipeline: composes the registered stages from a :class:`PipelineConfig`.
 
-    detect -> refine -> landmark -> fit 3D -> lift UV -> describe        (-> match, gallery.py)
+    detect -> refine -> landmark -> fit 3D -> lift UV -> describe        (-> match, pipeline/gallery/)
 
 Stages are built on first use, so a run that stops after landmarks never loads a descriptor.
 Which face is used when an image holds several: with a verifying refiner (``lm-verify``, the
 default) the **most confident** face (landmark confidence), otherwise the **largest** detection
 (box area); with ``all_faces`` every face is processed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -86,12 +87,13 @@ class Pipeline:
             return [Detection((0.0, 0.0, float(w), float(h)), 1.0, "cropped")]
         dets = self._stage("detector").detect(image)
         if not dets:
-            raise NoFaceFoundError("no face found (try --cropped for tightly cropped faces, "
-                                   "or another --detector)")
+            raise NoFaceFoundError("no face found (try --cropped for tightly cropped faces, or another --detector)")
         dets = self.refine(image, dets)
         if not dets:
-            raise NoFaceFoundError("no face found: the detector's candidates were rejected by the landmark "
-                                   "check (try --refiner bbox-cnn, --cropped for tight face crops, or --box)")
+            raise NoFaceFoundError(
+                "no face found: the detector's candidates were rejected by the landmark "
+                "check (try --refiner bbox-cnn, --cropped for tight face crops, or --box)"
+            )
         return dets if self.config.all_faces else dets[:1]
 
     def refine(self, image: np.ndarray, dets: list[Detection]) -> list[Detection]:

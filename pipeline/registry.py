@@ -14,6 +14,7 @@ stage (tests/pipeline/test_protocols.py checks every entry).
 ['dlib', 'godp', 'mediapipe']
 >>> lm = LANDMARKERS.create("dlib")  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 import importlib
@@ -48,9 +49,7 @@ class Registry:
         """The factory registered as ``name`` (imported on first use): a stage class, or a callable
         that declares the stage attributes of the registry's protocol like a class does."""
         if name not in self._entries:
-            raise ConfigError(
-                f"unknown {self.stage} {name!r}; choose one of: {', '.join(self.names())}"
-            )
+            raise ConfigError(f"unknown {self.stage} {name!r}; choose one of: {', '.join(self.names())}")
         target = self._entries[name]
         if isinstance(target, str):
             module, _, attr = target.partition(":")
@@ -83,8 +82,10 @@ def _not_built(stage: str, issue: int, what: str) -> Callable[..., Any]:
     and reports the missing stage."""
 
     def factory(**_: Any) -> Any:
-        raise NotBuiltError(f"the {stage} stage '{what}' is not built yet (issue #{issue}); "
-                            f"choose another with --{stage} or see the README status table")
+        raise NotBuiltError(
+            f"the {stage} stage '{what}' is not built yet (issue #{issue}); "
+            f"choose another with --{stage} or see the README status table"
+        )
 
     factory.proposal_threshold = None  # type: ignore[attr-defined]
     factory.ranks_by_score = False  # type: ignore[attr-defined]
@@ -99,39 +100,73 @@ LANDMARKERS = Registry("landmarker", Landmarker)
 FITTERS = Registry("fitter", Fitter)
 DESCRIPTORS = Registry("descriptor", Descriptor)
 
-DETECTORS.register("dlib-hog", "pipeline.detection.dlib_detectors:DlibHogDetector",
-                   "dlib's frontal HOG + linear SVM detector (5 views, frontal to ~45 deg)")
-DETECTORS.register("dlib-mmod", "pipeline.detection.dlib_detectors:DlibMmodDetector",
-                   "dlib's MMOD CNN face detector (slow on CPU)")
-DETECTORS.register("dpm+mmod", "pipeline.detection.union:DpmMmodDetector",
-                   "dpm proposals plus dlib's MMOD CNN boxes (the default; better on profiles, several times slower)")
-DETECTORS.register("dpm", "pipeline.detection.dpm:DpmDetector",
-                   "multi-view fHOG mixture, frontal / half / full profile on both sides (the fast front end)")
+DETECTORS.register(
+    "dlib-hog",
+    "pipeline.detection.dlib_detectors:DlibHogDetector",
+    "dlib's frontal HOG + linear SVM detector (5 views, frontal to ~45 deg)",
+)
+DETECTORS.register(
+    "dlib-mmod", "pipeline.detection.dlib_detectors:DlibMmodDetector", "dlib's MMOD CNN face detector (slow on CPU)"
+)
+DETECTORS.register(
+    "dpm+mmod",
+    "pipeline.detection.union:DpmMmodDetector",
+    "dpm proposals plus dlib's MMOD CNN boxes (the default; better on profiles, several times slower)",
+)
+DETECTORS.register(
+    "dpm",
+    "pipeline.detection.dpm:DpmDetector",
+    "multi-view fHOG mixture, frontal / half / full profile on both sides (the fast front end)",
+)
 
 REFINERS.register("none", "pipeline.detection.refine:IdentityRefiner", "use the detector box as is")
-REFINERS.register("bbox-cnn", "pipeline.detection.bbox_cnn:BboxCnnRefiner",
-                  "small CNN: detector box -> AFLW-style face box")
-REFINERS.register("lm-verify", "pipeline.detection.verify:LandmarkVerifyRefiner",
-                  "bbox-cnn, then re-centring on GoDP landmarks, a face / non-face check and ranking by landmark confidence (the default)")
+REFINERS.register(
+    "bbox-cnn", "pipeline.detection.bbox_cnn:BboxCnnRefiner", "small CNN: detector box -> AFLW-style face box"
+)
+REFINERS.register(
+    "lm-verify",
+    "pipeline.detection.verify:LandmarkVerifyRefiner",
+    "bbox-cnn, then re-centring on GoDP landmarks, a face / non-face check "
+    "and ranking by landmark confidence (the default)",
+)
 
-LANDMARKERS.register("dlib", "landmarks.dlib_ert:DlibLandmarker",
-                     "dlib ERT 68-point shape predictor mapped to AFLW-19, visibility all true")
-LANDMARKERS.register("godp", "landmarks.godp.infer:GodpLandmarker",
-                     "GoDP dual-pathway DeconvNet, 16-ROI median (the default)")
-LANDMARKERS.register("mediapipe", "landmarks.mediapipe_mesh:MediapipeLandmarker",
-                     "MediaPipe face mesh 468 -> AFLW-19 (optional extra .[mediapipe])")
-LANDMARKERS.register("godp-1roi", "landmarks.godp.infer:GodpLandmarker1Roi",
-                     "GoDP on the single unperturbed ROI")
+LANDMARKERS.register(
+    "dlib",
+    "landmarks.dlib_ert:DlibLandmarker",
+    "dlib ERT 68-point shape predictor mapped to AFLW-19, visibility all true",
+)
+LANDMARKERS.register(
+    "godp", "landmarks.godp.infer:GodpLandmarker", "GoDP dual-pathway DeconvNet, 16-ROI median (the default)"
+)
+LANDMARKERS.register(
+    "mediapipe",
+    "landmarks.mediapipe_mesh:MediapipeLandmarker",
+    "MediaPipe face mesh 468 -> AFLW-19 (optional extra .[mediapipe])",
+)
+LANDMARKERS.register("godp-1roi", "landmarks.godp.infer:GodpLandmarker1Roi", "GoDP on the single unperturbed ROI")
 
-FITTERS.register("sfm", "recon3d.fit:SfmFitter",
-                 "Surrey Face Model: scaled-orthographic pose + regularised linear shape/expression fit")
+FITTERS.register(
+    "sfm",
+    "recon3d.fit:SfmFitter",
+    "Surrey Face Model: scaled-orthographic pose + regularised linear shape/expression fit",
+)
 FITTERS.register("mean", "recon3d.fit:MeanShapeFitter", "baseline: camera only, mean shape")
 
-DESCRIPTORS.register("dlib-resnet", "descriptors.dlib_resnet:DlibResnetDescriptor",
-                     "dlib ResNet 128-d on the 2D aligned crop (no 3D)")
-DESCRIPTORS.register("resnet-3d", "descriptors.resnet3d:Resnet3dDescriptor",
-                     "dlib ResNet on the 2D crop fused with the face frontalised through the 3D fit (the default)")
-DESCRIPTORS.register("dfd", "descriptors.dfd:DfdDescriptor",
-                     "DFD-style learned descriptor on the UV texture, 65,536-d, region-masked")
+DESCRIPTORS.register(
+    "dlib-resnet", "descriptors.dlib_resnet:DlibResnetDescriptor", "dlib ResNet 128-d on the 2D aligned crop (no 3D)"
+)
+DESCRIPTORS.register(
+    "dlib-resnet-torch",
+    "descriptors.resnet_torch:TorchResnetDescriptor",
+    "dlib-resnet's network ported to torch (same 128-d embedding, landmark-aligned chip, batched)",
+)
+DESCRIPTORS.register(
+    "resnet-3d",
+    "descriptors.resnet3d:Resnet3dDescriptor",
+    "dlib ResNet on the 2D crop fused with the face frontalised through the 3D fit (the default)",
+)
+DESCRIPTORS.register(
+    "dfd", "descriptors.dfd:DfdDescriptor", "DFD-style learned descriptor on the UV texture, 65,536-d, region-masked"
+)
 DESCRIPTORS.register("dfd-pca", "descriptors.dfd:DfdCompactDescriptor", "DFD compressed by PCA + whitening (128-d)")
 DESCRIPTORS.register("lbp", "descriptors.lbp:LbpDescriptor", "uniform LBP histograms on the UV texture")

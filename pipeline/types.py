@@ -4,6 +4,7 @@ Conventions (SPEC section 1): images are ``uint8`` arrays, ``H x W x 3`` **RGB**
 gray); coordinates are pixels with x to the right, y down and the origin at the centre of
 the top-left pixel; boxes are ``(x0, y0, x1, y1)`` floats.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -48,12 +49,25 @@ UHDB31_NINE: tuple[int, ...] = tuple(AFLW19_AFLW_IDS.index(i) for i in (7, 9, 10
 #: brows 18, 20, 22, 23, 25, 27; eyes 37, mean(37-42), 40, 43, mean(43-48), 46; nose 32, 31, 36;
 #: mouth 49, mean(63, 67), 55; chin 9.
 IBUG68_TO_AFLW19: tuple[tuple[int, ...], ...] = (
-    (18,), (20,), (22,), (23,), (25,), (27,),          # brows
-    (37,), (37, 38, 39, 40, 41, 42), (40,),            # image-left eye: outer, centre, inner
-    (43,), (43, 44, 45, 46, 47, 48), (46,),            # image-right eye: inner, centre, outer
-    (32,), (31,), (36,),                               # nose: left wing, tip, right wing
-    (49,), (63, 67), (55,),                            # mouth: left corner, centre, right corner
-    (9,),                                              # chin
+    (18,),
+    (20,),
+    (22,),
+    (23,),
+    (25,),
+    (27,),  # brows
+    (37,),
+    (37, 38, 39, 40, 41, 42),
+    (40,),  # image-left eye: outer, centre, inner
+    (43,),
+    (43, 44, 45, 46, 47, 48),
+    (46,),  # image-right eye: inner, centre, outer
+    (32,),
+    (31,),
+    (36,),  # nose: left wing, tip, right wing
+    (49,),
+    (63, 67),
+    (55,),  # mouth: left corner, centre, right corner
+    (9,),  # chin
 )
 
 
@@ -80,7 +94,7 @@ def as_box(box: Sequence[float]) -> Box:
         raise ConfigError(f"a box needs 4 finite numbers x0 y0 x1 y1, got {box!r}")
     if b[2] <= b[0] or b[3] <= b[1]:
         raise ConfigError(f"box {b} is empty: need x1 > x0 and y1 > y0")
-    return b  # type: ignore[return-value]
+    return b
 
 
 @dataclass(frozen=True)
@@ -191,6 +205,7 @@ class FaceResult:
 # declares the attributes of its kind's protocol explicitly (tests/pipeline/test_protocols.py), so the
 # pipeline reads them as plain attributes. ``isinstance`` on a runtime-checkable protocol checks
 # that the members exist, not their types or values.
+
 
 @runtime_checkable
 class Detector(Protocol):

@@ -27,6 +27,7 @@ SVD, s = mean singular value, third row = cross product), as eos does, optionall
 Gauss-Newton / Levenberg-Marquardt on the 2D reprojection error (6 parameters: rotation vector, s,
 t).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ _F = np.diag([1.0, -1.0])
 
 
 # --- rotations ----------------------------------------------------------------------------------------------
+
 
 def euler_to_rotation(yaw: float, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray:
     """(3, 3) rotation for yaw / pitch / roll in degrees (module docstring convention)."""
@@ -80,6 +82,7 @@ def _rodrigues(w: np.ndarray) -> np.ndarray:
 
 # --- the camera ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, eq=False)
 class Camera:
     """Scaled-orthographic camera: R (3, 3) rotation, s pixels per mm, t (2,) image position (px) of
@@ -90,16 +93,25 @@ class Camera:
     t: np.ndarray
 
     @classmethod
-    def from_pose(cls, yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0, s: float = 1.0,
-                  t: tuple[float, float] | np.ndarray = (0.0, 0.0)) -> "Camera":
+    def from_pose(
+        cls,
+        yaw: float = 0.0,
+        pitch: float = 0.0,
+        roll: float = 0.0,
+        s: float = 1.0,
+        t: tuple[float, float] | np.ndarray = (0.0, 0.0),
+    ) -> "Camera":
         return cls(euler_to_rotation(yaw, pitch, roll), float(s), np.asarray(t, dtype=np.float64).reshape(2))
 
     @classmethod
     def from_dict(cls, d: "Camera | Mapping[str, Any]") -> "Camera":
         if isinstance(d, Camera):
             return d
-        return cls(np.asarray(d["R"], dtype=np.float64).reshape(3, 3), float(d["s"]),
-                   np.asarray(d["t"], dtype=np.float64).reshape(2))
+        return cls(
+            np.asarray(d["R"], dtype=np.float64).reshape(3, 3),
+            float(d["s"]),
+            np.asarray(d["t"], dtype=np.float64).reshape(2),
+        )
 
     @property
     def angles(self) -> tuple[float, float, float]:
@@ -140,8 +152,16 @@ class Camera:
         """Plain dict as stored in :class:`pipeline.types.Fit3D`: ``model``, ``R`` (3, 3), ``t`` (2,),
         ``s``, ``yaw``/``pitch``/``roll`` (degrees), ``P`` (2, 4)."""
         yaw, pitch, roll = self.angles
-        return {"model": "scaled_orthographic", "R": self.R.copy(), "t": self.t.copy(), "s": float(self.s),
-                "yaw": yaw, "pitch": pitch, "roll": roll, "P": self.P}
+        return {
+            "model": "scaled_orthographic",
+            "R": self.R.copy(),
+            "t": self.t.copy(),
+            "s": float(self.s),
+            "yaw": yaw,
+            "pitch": pitch,
+            "roll": roll,
+            "P": self.P,
+        }
 
 
 def project(vertices: np.ndarray, camera: "Camera | Mapping[str, Any]") -> np.ndarray:
@@ -151,6 +171,7 @@ def project(vertices: np.ndarray, camera: "Camera | Mapping[str, Any]") -> np.nd
 
 
 # --- estimation ---------------------------------------------------------------------------------------------
+
 
 def _check_correspondences(x: np.ndarray, X: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     if x.ndim != 2 or x.shape[1] != 2 or X.shape != (len(x), 3):
@@ -221,8 +242,9 @@ def scaled_orthographic_from_affine(P: np.ndarray) -> Camera:
     return Camera(R, float(sv.mean()), np.asarray(P, dtype=np.float64)[:, 3].copy())
 
 
-def refine_camera(cam: Camera, x: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None,
-                  iterations: int = 10) -> Camera:
+def refine_camera(
+    cam: Camera, x: np.ndarray, X: np.ndarray, weights: np.ndarray | None = None, iterations: int = 10
+) -> Camera:
     """Levenberg-Marquardt on the weighted 2D reprojection error over (rotation vector, log s, t).
 
     x (n, 2) px, X (n, 3) mm, weights (n,). Returns the refined camera (or ``cam`` when the start

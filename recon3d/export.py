@@ -6,6 +6,7 @@ OBJ texture coordinates follow the OBJ convention (v up), i.e. ``vt = (u, 1 - v)
 v-down texture coordinates. Vertices are written in model space (mm, x to the subject's left, y up,
 z toward the viewer).
 """
+
 from __future__ import annotations
 
 import io
@@ -15,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.atomic import atomic_write_bytes  # noqa: F401  (also imported from here by the data factory)
-from pipeline.overlay import draw_landmarks  # noqa: F401  (the landmark drawer; also imported from here)
+from pipeline.atomic import atomic_write_bytes  # noqa: F401 - re-exported for the data factory (facedata)
+from pipeline.overlay import draw_landmarks  # noqa: F401 - the landmark drawer, re-exported here
 from pipeline.types import UVTexture
 from recon3d.model import MorphableModel, load_model
 
@@ -44,8 +45,9 @@ def save_png(path: str | os.PathLike, image: np.ndarray, palette: int | None = N
     return atomic_write_bytes(path, encode_png(image, palette))
 
 
-def save_landmark_overlay(path: str | os.PathLike, image: np.ndarray, points: np.ndarray,
-                          visible: np.ndarray | None = None, box=None) -> Path:
+def save_landmark_overlay(
+    path: str | os.PathLike, image: np.ndarray, points: np.ndarray, visible: np.ndarray | None = None, box=None
+) -> Path:
     """Save :func:`pipeline.overlay.draw_landmarks` (visible green, occluded red hollow, box yellow)
     as a PNG, atomically."""
     return save_png(path, draw_landmarks(image, points, visible, box))
@@ -71,14 +73,19 @@ def to_trimesh(vertices: np.ndarray, texture=None, model: MorphableModel | None 
     tex = _texture_image(texture)
     if tex is not None:
         uv = np.column_stack([model.texcoords[:, 0], 1.0 - model.texcoords[:, 1]])
-        material = trimesh.visual.material.SimpleMaterial(image=Image.fromarray(tex), diffuse=(255, 255, 255, 255),
-                                                          ambient=(255, 255, 255, 255), specular=(0, 0, 0, 255))
+        material = trimesh.visual.material.SimpleMaterial(
+            image=Image.fromarray(tex),
+            diffuse=(255, 255, 255, 255),
+            ambient=(255, 255, 255, 255),
+            specular=(0, 0, 0, 255),
+        )
         mesh.visual = trimesh.visual.texture.TextureVisuals(uv=uv, material=material)
     return mesh
 
 
-def export_mesh(path: str | os.PathLike, vertices: np.ndarray, texture=None,
-                model: MorphableModel | None = None) -> list[Path]:
+def export_mesh(
+    path: str | os.PathLike, vertices: np.ndarray, texture=None, model: MorphableModel | None = None
+) -> list[Path]:
     """Write the mesh to ``path``: ``.obj`` (with ``texture``: also the ``.mtl`` and the texture
     PNG beside it, referenced by name) or ``.ply`` (binary; with ``texture``: per-vertex colours
     sampled at the vertices' texture coordinates). Returns the written paths."""
@@ -93,9 +100,14 @@ def export_mesh(path: str | os.PathLike, vertices: np.ndarray, texture=None,
         if tex is None:
             text = trimesh.exchange.obj.export_obj(mesh, include_normals=False, include_texture=False)
             return [atomic_write_bytes(p, text.encode())]
-        text, files = trimesh.exchange.obj.export_obj(mesh, include_normals=False, include_texture=True,
-                                                      return_texture=True, write_texture=False,
-                                                      mtl_name=p.stem + ".mtl")
+        text, files = trimesh.exchange.obj.export_obj(
+            mesh,
+            include_normals=False,
+            include_texture=True,
+            return_texture=True,
+            write_texture=False,
+            mtl_name=p.stem + ".mtl",
+        )
         # name the texture after the mesh (trimesh calls it material_0.png) and fix the reference
         renames = {n: p.stem + Path(n).suffix for n in files if not n.endswith(".mtl")}
         out = []
@@ -117,8 +129,9 @@ def export_mesh(path: str | os.PathLike, vertices: np.ndarray, texture=None,
 
             s_h, s_w = tex.shape[:2]
             col = sample_bilinear(tex, model.texcoords[:, 0] * s_w - 0.5, model.texcoords[:, 1] * s_h - 0.5)
-            mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=np.column_stack(
-                [col, np.full(len(col), 255, np.uint8)]))
+            mesh.visual = trimesh.visual.ColorVisuals(
+                mesh, vertex_colors=np.column_stack([col, np.full(len(col), 255, np.uint8)])
+            )
         data = trimesh.exchange.ply.export_ply(mesh, encoding="binary")
         return [atomic_write_bytes(p, data)]
     raise ValueError(f"unsupported mesh format {suffix!r}: use .obj or .ply")

@@ -28,6 +28,7 @@ Only landmarks that are visible and have a positive score constrain the fit; the
 score (clipped to [0, 1]). Degenerate input (fewer than ``min_visible`` points, NaNs, collinear
 points) raises :class:`pipeline.errors.FitError`, never a NumPy LinAlgError.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,7 +41,7 @@ from scipy.optimize import nnls
 from pipeline.errors import FitError
 from pipeline.types import AFLW19_NAMES, NUM_LANDMARKS, Fit3D, Landmarks
 from recon3d.camera import Camera, estimate_camera
-from recon3d.model import (MorphableModel, aflw19_vertex_groups, load_model, silhouette_vertices)
+from recon3d.model import MorphableModel, aflw19_vertex_groups, load_model, silhouette_vertices
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,9 @@ class FitConfig:
     fallback_weight: float = 0.3
 
 
-def promote_occluded(points: np.ndarray, visible: np.ndarray | None, scores: np.ndarray | None,
-                     min_visible: int, weight: float) -> tuple[np.ndarray, np.ndarray, int]:
+def promote_occluded(
+    points: np.ndarray, visible: np.ndarray | None, scores: np.ndarray | None, min_visible: int, weight: float
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Visibility and scores with the best-scoring occluded points promoted (see FitConfig).
 
     points (K, 2), visible (K,) bool or None, scores (K,) or None. Returns (visible, scores,
@@ -116,11 +118,13 @@ class FitResult:
     def to_fit3d(self, **extra: Any) -> Fit3D:
         cam = self.camera.to_dict()
         cam.update(extra)
-        return Fit3D(vertices=self.vertices, camera=cam, coeffs=self.coeffs, residual=self.residual,
-                     expression=self.expression)
+        return Fit3D(
+            vertices=self.vertices, camera=cam, coeffs=self.coeffs, residual=self.residual, expression=self.expression
+        )
 
 
 # --- pure maths -----------------------------------------------------------------------------------------
+
 
 def solve_tikhonov(A: np.ndarray, b: np.ndarray, w: np.ndarray, lam: float) -> np.ndarray:
     """Regularised weighted linear least squares (ridge / Tikhonov):
@@ -175,7 +179,7 @@ class Correspondences:
         wts = np.zeros((len(groups), g))
         for k, grp in enumerate(groups):
             ids[k, : len(grp)] = grp
-            ids[k, len(grp):] = grp[0]
+            ids[k, len(grp) :] = grp[0]
             wts[k, : len(grp)] = 1.0 / len(grp)
         return cls(ids, wts)
 
@@ -188,9 +192,14 @@ class Correspondences:
         return np.einsum("kg,kgds->kds", self.wts, per_vertex[self.ids])
 
 
-def check_landmarks(points: np.ndarray, visible: np.ndarray | None, scores: np.ndarray | None,
-                    min_visible: int = 6, max_collinearity: float = 0.02,
-                    names: tuple[str, ...] = AFLW19_NAMES) -> np.ndarray:
+def check_landmarks(
+    points: np.ndarray,
+    visible: np.ndarray | None,
+    scores: np.ndarray | None,
+    min_visible: int = 6,
+    max_collinearity: float = 0.02,
+    names: tuple[str, ...] = AFLW19_NAMES,
+) -> np.ndarray:
     """Validate 2D landmarks and return their fit weights (K,): score clipped to [0, 1] for visible
     points, 0 otherwise. Raises FitError for NaN/inf visible points, fewer than ``min_visible``
     usable points, or degenerate (coincident / collinear) points."""
@@ -208,19 +217,23 @@ def check_landmarks(points: np.ndarray, visible: np.ndarray | None, scores: np.n
     w = np.where(vis, np.clip(np.nan_to_num(sc, nan=0.0), 0.0, 1.0), 0.0)
     used = w > 0
     if used.sum() < min_visible:
-        raise FitError(f"only {int(used.sum())} visible landmarks with a positive score; the 3D fit needs "
-                       f"at least {min_visible}")
+        raise FitError(
+            f"only {int(used.sum())} visible landmarks with a positive score; the 3D fit needs at least {min_visible}"
+        )
     c = pts[used] - pts[used].mean(0)
     sv = np.linalg.svd(c, compute_uv=False)
     if sv[0] < 1e-6:
         raise FitError("landmarks are degenerate: all visible points coincide")
     if sv[1] < max_collinearity * sv[0]:
-        raise FitError(f"landmarks are degenerate: the visible points are (nearly) collinear "
-                       f"(singular value ratio {sv[1] / sv[0]:.2g} < {max_collinearity})")
+        raise FitError(
+            f"landmarks are degenerate: the visible points are (nearly) collinear "
+            f"(singular value ratio {sv[1] / sv[0]:.2g} < {max_collinearity})"
+        )
     return w
 
 
 # --- the alternating fit --------------------------------------------------------------------------------
+
 
 def _contour_matches(model: MorphableModel, vertices: np.ndarray, cam: Camera, contour: np.ndarray):
     """For each finite 2D contour point (17, 2; iBUG 1..17 order, 9 ignored), the nearest projected
@@ -238,9 +251,15 @@ def _contour_matches(model: MorphableModel, vertices: np.ndarray, cam: Camera, c
     return np.array(idx, np.int64), np.array(vids, np.int64)
 
 
-def fit_landmarks(model: MorphableModel, points: np.ndarray, weights: np.ndarray, config: FitConfig = FitConfig(),
-                  contour: np.ndarray | None = None, shape: bool = True,
-                  groups: tuple[tuple[int, ...], ...] | None = None) -> FitResult:
+def fit_landmarks(
+    model: MorphableModel,
+    points: np.ndarray,
+    weights: np.ndarray,
+    config: FitConfig = FitConfig(),
+    contour: np.ndarray | None = None,
+    shape: bool = True,
+    groups: tuple[tuple[int, ...], ...] | None = None,
+) -> FitResult:
     """Fit pose, shape (and expression) to 2D landmarks (the alternation of the module docstring).
 
     model: the morphable model; points (K, 2) px (AFLW-19 order unless ``groups`` says otherwise);
@@ -308,6 +327,7 @@ def fit_landmarks(model: MorphableModel, points: np.ndarray, weights: np.ndarray
     if S + E:  # final pose for the final shape
         x, rows, off, ww, cvid = correspondences(cam)
         cam = estimate_camera(x, off + rows @ coef, ww, refine=config.refine_pose)
+    assert cam is not None  # the loop above runs n_iter >= 1 times
     alpha, beta = coef[:S].copy(), (coef[S:].copy() if E else None)
     resid = float(np.linalg.norm(cam.project(L0 + LB @ coef) - x_lm, axis=1).mean())
     if not np.isfinite(resid):
@@ -317,6 +337,7 @@ def fit_landmarks(model: MorphableModel, points: np.ndarray, weights: np.ndarray
 
 
 # --- stages ---------------------------------------------------------------------------------------------
+
 
 class SfmFitter:
     """Fit stage "sfm": Surrey Face Model pose + shape (+ expression) from the 19 AFLW landmarks.
@@ -333,14 +354,21 @@ class SfmFitter:
         self.config = replace(config or FitConfig(), **options)
         self.model = load_model(model_path)
 
-    def fit_points(self, points: np.ndarray, visible: np.ndarray | None = None, scores: np.ndarray | None = None,
-                   contour: np.ndarray | None = None, image_size: tuple[int, int] | None = None) -> Fit3D:
+    def fit_points(
+        self,
+        points: np.ndarray,
+        visible: np.ndarray | None = None,
+        scores: np.ndarray | None = None,
+        contour: np.ndarray | None = None,
+        image_size: tuple[int, int] | None = None,
+    ) -> Fit3D:
         """Fit to raw arrays: points (19, 2) px, visible (19,), scores (19,), contour (17, 2) optional."""
-        visible, scores, promoted = promote_occluded(points, visible, scores, self.config.min_visible,
-                                                     self.config.fallback_weight)
+        visible, scores, promoted = promote_occluded(
+            points, visible, scores, self.config.min_visible, self.config.fallback_weight
+        )
         w = check_landmarks(points, visible, scores, self.config.min_visible, self.config.max_collinearity)
         res = fit_landmarks(self.model, points, w, self.config, contour=contour, shape=self.fits_shape)
-        extra = {"fitter": self.name}
+        extra: dict[str, Any] = {"fitter": self.name}
         if promoted:
             extra["fallback_points"] = promoted
         if image_size is not None:
@@ -365,5 +393,10 @@ class MeanShapeFitter(SfmFitter):
 
     def fit_points(self, points, visible=None, scores=None, contour=None, image_size=None) -> Fit3D:
         fit = super().fit_points(points, visible, scores, contour, image_size)
-        return Fit3D(vertices=fit.vertices, camera=fit.camera, coeffs=np.zeros(self.model.n_shape),
-                     residual=fit.residual, expression=None)
+        return Fit3D(
+            vertices=fit.vertices,
+            camera=fit.camera,
+            coeffs=np.zeros(self.model.n_shape),
+            residual=fit.residual,
+            expression=None,
+        )

@@ -16,6 +16,7 @@ mesh as strong, identity-free edges; on 239 CFP training-subject profiles the me
 Shapes and units: the render is ``width`` x ``height`` px RGB uint8, the face box (68-point extent)
 ``face_size`` x min(W, H) px, centred; landmarks (19, 2) px of the frontal pose (all visible).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,12 +35,21 @@ def mean_face_colour(uv: UVTexture, min_conf: float = 0.3, default=(128.0, 128.0
     """Mean RGB of the texels seen with confidence > ``min_conf`` (``default`` when none is)."""
     sel = np.asarray(uv.mask) > min_conf
     if not sel.any():
-        return tuple(float(c) for c in default)
-    return tuple(float(c) for c in np.asarray(uv.image)[sel].reshape(-1, 3).mean(0))
+        return (float(default[0]), float(default[1]), float(default[2]))
+    mean = np.asarray(uv.image)[sel].reshape(-1, 3).mean(0)
+    return (float(mean[0]), float(mean[1]), float(mean[2]))
 
 
-def frontalize(fit: Fit3D, uv: UVTexture, width: int = 256, height: int = 306, face_size: float = 0.55,
-               min_conf: float = 0.1, background=None, model: MorphableModel | None = None) -> Rendered:
+def frontalize(
+    fit: Fit3D,
+    uv: UVTexture,
+    width: int = 256,
+    height: int = 306,
+    face_size: float = 0.55,
+    min_conf: float = 0.1,
+    background=None,
+    model: MorphableModel | None = None,
+) -> Rendered:
     """Render the fitted face ``fit`` (vertices (N, 3) mm) with its lifted texture ``uv`` (S, S)
     at the frontal pose. Texels seen with confidence < ``min_conf`` are filled from their mirror
     texel or inpainted. ``background``: an RGB colour, or None for :func:`mean_face_colour`.
@@ -51,6 +61,16 @@ def frontalize(fit: Fit3D, uv: UVTexture, width: int = 256, height: int = 306, f
     if not (np.asarray(uv.mask) > 0).any():
         raise FitError("the lifted texture has no visible texel: nothing to frontalise")
     texture = complete_texture(uv, mirror=True, min_conf=min_conf)
-    return render_pose(V, texture, 0.0, 0.0, 0.0, width=width, height=height, face_size=face_size,
-                       lighting=ALBEDO, background=mean_face_colour(uv) if background is None else background,
-                       model=model)
+    return render_pose(
+        V,
+        texture,
+        0.0,
+        0.0,
+        0.0,
+        width=width,
+        height=height,
+        face_size=face_size,
+        lighting=ALBEDO,
+        background=mean_face_colour(uv) if background is None else background,
+        model=model,
+    )

@@ -11,6 +11,7 @@ coordinates are exactly mirror-symmetric (u -> 1 - u, v unchanged, checked to 1e
 symmetric vertex of all 3,448 vertices is the one with the mirrored texture coordinate; the result
 is checked against the eos file on its 845 vertices.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,19 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 OUT = Path(__file__).resolve().parent / "data" / "sfm_3448.npz"
-KEEP = ("mean", "shape_basis_rescaled", "eigenvalues", "triangles", "texcoords", "expression_blendshapes",
-        "expression_names", "ibug_index", "ibug_vertex", "contour_right", "contour_left")
+KEEP = (
+    "mean",
+    "shape_basis_rescaled",
+    "eigenvalues",
+    "triangles",
+    "texcoords",
+    "expression_blendshapes",
+    "expression_names",
+    "ibug_index",
+    "ibug_vertex",
+    "contour_right",
+    "contour_left",
+)
 
 
 def read_symmetry_txt(path: Path) -> np.ndarray:
@@ -68,8 +80,9 @@ def build(src: Path, out: Path = OUT) -> Path:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    log.info("wrote %s (%d bytes); symmetry agrees with eos on %d reference vertices", out, out.stat().st_size,
-             len(ref))
+    log.info(
+        "wrote %s (%d bytes); symmetry agrees with eos on %d reference vertices", out, out.stat().st_size, len(ref)
+    )
     return out
 
 

@@ -26,6 +26,7 @@ is the row vertex that projects furthest outward along the row's direction, i.e.
 silhouette. The rows of the iBUG jaw points 1-8 / 10-17 are calibrated on hand-annotated faces
 (:data:`IBUG_CONTOUR_DEG`).
 """
+
 from __future__ import annotations
 
 import logging
@@ -157,10 +158,20 @@ def load_model(path: str | Path | None = None) -> MorphableModel:
         with np.load(p, allow_pickle=False) as d:
             arr = {k: d[k] for k in d.files}
     except (OSError, ValueError) as e:
-        raise ModelFileError(f"cannot read the 3D model file {p}: {e}; reinstall the package "
-                             f"or rebuild it with 'python -m recon3d.make_data ../shared/data/sfm'") from e
-    missing = {"mean", "shape_basis_rescaled", "eigenvalues", "triangles", "texcoords", "expression_blendshapes",
-               "ibug_index", "ibug_vertex"} - set(arr)
+        raise ModelFileError(
+            f"cannot read the 3D model file {p}: {e}; reinstall the package "
+            f"or rebuild it with 'python -m recon3d.make_data ../shared/data/sfm'"
+        ) from e
+    missing = {
+        "mean",
+        "shape_basis_rescaled",
+        "eigenvalues",
+        "triangles",
+        "texcoords",
+        "expression_blendshapes",
+        "ibug_index",
+        "ibug_vertex",
+    } - set(arr)
     if missing:
         raise ModelFileError(f"3D model file {p} lacks {sorted(missing)}")
     mean = arr["mean"].astype(np.float64)
@@ -187,12 +198,14 @@ def load_model(path: str | Path | None = None) -> MorphableModel:
     rows, ibug_rows = _build_contour_rows(model.mean, ibug[9])
     object.__setattr__(model, "contour_rows", rows)
     object.__setattr__(model, "ibug_contour_rows", ibug_rows)
-    log.debug("loaded %s: %d vertices, %d shape PCs, %d expressions", p, model.n_vertices, model.n_shape,
-              model.n_expression)
+    log.debug(
+        "loaded %s: %d vertices, %d shape PCs, %d expressions", p, model.n_vertices, model.n_shape, model.n_expression
+    )
     return model
 
 
 # --- landmark correspondences -------------------------------------------------------------------------------
+
 
 def ibug_vertex(model: MorphableModel, ibug_id: int) -> int:
     """The SFM vertex of a (non-contour) 1-based iBUG-68 point."""
@@ -231,6 +244,7 @@ def aflw19_points(model: MorphableModel, vertices: np.ndarray) -> np.ndarray:
 
 # --- normals ------------------------------------------------------------------------------------------------
 
+
 def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """(N, 3) unit vertex normals: area-weighted sum of the adjacent face normals (outward = +z on the face)."""
     v = np.asarray(vertices, dtype=np.float64)
@@ -246,6 +260,7 @@ def vertex_normals(vertices: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 
 # --- contour (silhouette) -----------------------------------------------------------------------------------
+
 
 def _row_direction(phi_deg: float, side: str) -> np.ndarray:
     """(3,) model-space unit direction of a contour row (z = 0)."""

@@ -8,6 +8,7 @@ Catmull 1974). Pixel (i, j) has its centre at (x, y) = (j, i), the project's con
 This is the shared kernel of :mod:`recon3d.render` (image-space rendering) and :mod:`recon3d.uv`
 (UV-space rasterisation and the visibility z-buffer).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,15 @@ class Raster:
         return self.tri >= 0
 
 
-def rasterize(xy: np.ndarray, depth: np.ndarray | None, triangles: np.ndarray, width: int, height: int,
-              cull: str = "none", with_bary: bool = True) -> Raster:
+def rasterize(
+    xy: np.ndarray,
+    depth: np.ndarray | None,
+    triangles: np.ndarray,
+    width: int,
+    height: int,
+    cull: str = "none",
+    with_bary: bool = True,
+) -> Raster:
     """Rasterise triangles with a z-buffer.
 
     xy: (N, 2) vertex positions in pixels (x right, y down); depth: (N,) (larger = closer) or None
@@ -104,11 +112,23 @@ def rasterize(xy: np.ndarray, depth: np.ndarray | None, triangles: np.ndarray, w
             nxt = int(np.searchsorted(ends, starts[cuts[-1]] + CHUNK, side="right"))
             cuts.append(max(nxt, cuts[-1] + 1))
         for i, j in zip(cuts[:-1], cuts[1:]):
-            _raster_chunk(ids[i:j], counts[i:j], bw[i:j], x0[ids[i:j]], y0[ids[i:j]], planes[i:j], W,
-                          zbuf, tbuf, b0buf, b1buf, depth is not None)
+            _raster_chunk(
+                ids[i:j],
+                counts[i:j],
+                bw[i:j],
+                x0[ids[i:j]],
+                y0[ids[i:j]],
+                planes[i:j],
+                W,
+                zbuf,
+                tbuf,
+                b0buf,
+                b1buf,
+                depth is not None,
+            )
     tri = tbuf.reshape(H, W).astype(np.int32)
     zimg = zbuf.reshape(H, W).astype(np.float32)
-    bary = np.zeros((H * W, 3), np.float32)
+    bary: np.ndarray = np.zeros((H * W, 3), np.float32)
     if with_bary:
         hit = np.flatnonzero(tbuf >= 0)
         lam = np.empty((len(hit), 3))

@@ -18,6 +18,7 @@ Pipeline per image (all NumPy / OpenCV, no OpenGL):
    silhouette ("landmark marching") vertices of the cheek rows (:func:`recon3d.model.ibug68_points`),
    i.e. the extent of the 68-point face as in AFLW2000-3D (``pt3d_68``), hidden side included.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,6 +76,7 @@ class Rendered:
 
 # --- geometry helpers -------------------------------------------------------------------------------
 
+
 def face_box(model: MorphableModel, vertices: np.ndarray, camera: Camera) -> tuple[Box, np.ndarray]:
     """AFLW-convention face box: min / max of the projected iBUG-68 points (silhouette jaw contour,
     hidden side included). Returns (box, (68, 2) points)."""
@@ -84,9 +86,18 @@ def face_box(model: MorphableModel, vertices: np.ndarray, camera: Camera) -> tup
     return (float(x0), float(y0), float(x1), float(y1)), p68
 
 
-def frame_camera(vertices: np.ndarray, yaw: float, pitch: float = 0.0, roll: float = 0.0, width: int = 256,
-                 height: int = 306, face_size: float = 0.55, center: tuple[float, float] = (0.5, 0.5),
-                 model: MorphableModel | None = None, constant_scale: bool = True) -> Camera:
+def frame_camera(
+    vertices: np.ndarray,
+    yaw: float,
+    pitch: float = 0.0,
+    roll: float = 0.0,
+    width: int = 256,
+    height: int = 306,
+    face_size: float = 0.55,
+    center: tuple[float, float] = (0.5, 0.5),
+    model: MorphableModel | None = None,
+    constant_scale: bool = True,
+) -> Camera:
     """A camera that frames the face: the 68-point box has max(w, h) = face_size * min(W, H) and its
     centre at ``center`` (fractions of W, H). constant_scale: take s from the frontal (0, 0, 0) box so
     the head keeps its size over poses (as a physical camera would); else from this pose's box."""
@@ -100,9 +111,14 @@ def frame_camera(vertices: np.ndarray, yaw: float, pitch: float = 0.0, roll: flo
     return Camera(cam.R, cam.s, t)
 
 
-def landmark_visibility(model: MorphableModel, vertices: np.ndarray, camera: Camera,
-                        depth: np.ndarray | None = None, normals: np.ndarray | None = None,
-                        config: VisibilityConfig = VisibilityConfig()) -> np.ndarray:
+def landmark_visibility(
+    model: MorphableModel,
+    vertices: np.ndarray,
+    camera: Camera,
+    depth: np.ndarray | None = None,
+    normals: np.ndarray | None = None,
+    config: VisibilityConfig = VisibilityConfig(),
+) -> np.ndarray:
     """(19,) bool self-occlusion visibility of the AFLW landmarks: a point is visible when it passes
     the depth test against the z-buffer ``depth`` (H, W) (rendered here at a small size when None)
     within ``depth_tol_mm`` or lies on the silhouette (next to a background pixel), and its
@@ -131,8 +147,9 @@ def landmark_visibility(model: MorphableModel, vertices: np.ndarray, camera: Cam
     if inside.any():
         # 3x3 neighbourhood of each point: the nearest surface there (robust to rounding), and
         # whether the point sits on the silhouette (a background pixel next to it)
-        zs = np.stack([depth[np.clip(iy + dy, 0, H - 1), np.clip(ix + dx, 0, W - 1)]
-                       for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+        zs = np.stack(
+            [depth[np.clip(iy + dy, 0, H - 1), np.clip(ix + dx, 0, W - 1)] for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        )
         on_edge = ~np.isfinite(zs).all(0)
         zmin = np.where(np.isfinite(zs), zs, np.inf).min(0)
         passes = on_edge | (d >= zmin - config.depth_tol_mm * cam.s)
@@ -141,6 +158,7 @@ def landmark_visibility(model: MorphableModel, vertices: np.ndarray, camera: Cam
 
 
 # --- shading ------------------------------------------------------------------------------------------
+
 
 def _as_texture(texture) -> np.ndarray:
     if texture is None:
@@ -165,8 +183,14 @@ def _background(background, width: int, height: int) -> np.ndarray:
     return np.full((height, width, 3), np.clip(col, 0, 255), np.uint8)
 
 
-def shade(raster: Raster, triangles: np.ndarray, texcoords: np.ndarray, normals_cam: np.ndarray,
-          texture: np.ndarray, lighting: Lighting) -> tuple[np.ndarray, np.ndarray]:
+def shade(
+    raster: Raster,
+    triangles: np.ndarray,
+    texcoords: np.ndarray,
+    normals_cam: np.ndarray,
+    texture: np.ndarray,
+    lighting: Lighting,
+) -> tuple[np.ndarray, np.ndarray]:
     """Colour of the covered pixels: returns (flat pixel indices (M,), colours (M, 3) float 0..255).
 
     texcoords (N, 2) in [0, 1] (v down); normals_cam (N, 3) unit normals in the camera frame;
@@ -181,16 +205,25 @@ def shade(raster: Raster, triangles: np.ndarray, texcoords: np.ndarray, normals_
     n = np.einsum("mk,mkd->md", bc, normals_cam[tv])
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     ldir = np.asarray(lighting.direction, dtype=np.float64)
-    ldir = ldir / max(np.linalg.norm(ldir), 1e-12)
+    ldir = ldir / max(float(np.linalg.norm(ldir)), 1e-12)
     inten = lighting.ambient + lighting.diffuse * np.clip(n @ ldir, 0.0, None)
     return flat, albedo.astype(np.float64) * inten[:, None]
 
 
 # --- rendering ----------------------------------------------------------------------------------------
 
-def render(vertices: np.ndarray, texture: UVTexture | np.ndarray | None, camera: Camera, width: int = 256,
-           height: int = 306, lighting: Lighting = Lighting(), background=(0, 0, 0),
-           model: MorphableModel | None = None, visibility: VisibilityConfig = VisibilityConfig()) -> Rendered:
+
+def render(
+    vertices: np.ndarray,
+    texture: UVTexture | np.ndarray | None,
+    camera: Camera,
+    width: int = 256,
+    height: int = 306,
+    lighting: Lighting = Lighting(),
+    background=(0, 0, 0),
+    model: MorphableModel | None = None,
+    visibility: VisibilityConfig = VisibilityConfig(),
+) -> Rendered:
     """Render the mesh ``vertices`` (N, 3) mm with a UV ``texture`` (a :class:`UVTexture`, an
     (S, S, 3) uint8 image in the model's UV layout, or None for plain grey) through ``camera`` into a
     ``width`` x ``height`` image over ``background`` (an RGB colour or an image, resized to fit).
@@ -210,11 +243,22 @@ def render(vertices: np.ndarray, texture: UVTexture | np.ndarray | None, camera:
     return Rendered(image=img, landmarks=pts, visible=vis, box=box, points68=p68, mask=ras.tri >= 0, camera=camera)
 
 
-def render_pose(vertices: np.ndarray, texture: UVTexture | np.ndarray | None, yaw: float = 0.0, pitch: float = 0.0,
-                roll: float = 0.0, width: int = 256, height: int = 306, scale: float | None = None,
-                translation: tuple[float, float] | None = None, face_size: float = 0.55,
-                lighting: Lighting = Lighting(), background=(0, 0, 0), model: MorphableModel | None = None,
-                visibility: VisibilityConfig = VisibilityConfig()) -> Rendered:
+def render_pose(
+    vertices: np.ndarray,
+    texture: UVTexture | np.ndarray | None,
+    yaw: float = 0.0,
+    pitch: float = 0.0,
+    roll: float = 0.0,
+    width: int = 256,
+    height: int = 306,
+    scale: float | None = None,
+    translation: tuple[float, float] | None = None,
+    face_size: float = 0.55,
+    lighting: Lighting = Lighting(),
+    background=(0, 0, 0),
+    model: MorphableModel | None = None,
+    visibility: VisibilityConfig = VisibilityConfig(),
+) -> Rendered:
     """Render at a pose given in degrees (yaw > 0: nose towards image-left; pitch > 0: looking up;
     roll > 0: clockwise in the image). scale (px/mm) and translation (px position of the model origin)
     default to :func:`frame_camera` (face box = face_size x min(W, H), centred, size constant over
@@ -222,6 +266,9 @@ def render_pose(vertices: np.ndarray, texture: UVTexture | np.ndarray | None, ya
     model = model or load_model()
     cam = frame_camera(vertices, yaw, pitch, roll, width, height, face_size, model=model)
     if scale is not None or translation is not None:
-        cam = Camera(cam.R, float(scale) if scale is not None else cam.s,
-                     np.asarray(translation, dtype=np.float64) if translation is not None else cam.t)
+        cam = Camera(
+            cam.R,
+            float(scale) if scale is not None else cam.s,
+            np.asarray(translation, dtype=np.float64) if translation is not None else cam.t,
+        )
     return render(vertices, texture, cam, width, height, lighting, background, model, visibility)

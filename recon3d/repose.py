@@ -5,6 +5,7 @@ Pure functions over :mod:`recon3d.model` / :mod:`recon3d.render`; the face-profi
 them (pose sampling, nuisance, backgrounds) lives in the data factory (``facedata.recipe``).
 Units: pixels (x right, y down, origin at the top-left pixel's centre), model coordinates in mm.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,8 +52,9 @@ def mouth_loop(model: MorphableModel) -> np.ndarray:
     return np.asarray(loops[0], np.int64)
 
 
-def fill_mouth(image: np.ndarray, mask: np.ndarray, mouth_polygon: np.ndarray | None = None,
-               darken: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+def fill_mouth(
+    image: np.ndarray, mask: np.ndarray, mouth_polygon: np.ndarray | None = None, darken: float = 0.35
+) -> tuple[np.ndarray, np.ndarray]:
     """Paint the mesh's mouth opening. The Surrey Face Model has an open mouth (a boundary loop between
     the lips); when a fitted or added expression parts the lips, the background shows through it.
     Painted: pixels off the mesh that the mesh encloses (not connected to the image border), and
@@ -68,8 +70,7 @@ def fill_mouth(image: np.ndarray, mask: np.ndarray, mouth_polygon: np.ndarray | 
     holes = ((lab != lab[0, 0]) & (off > 0))[1:-1, 1:-1]
     if mouth_polygon is not None and len(mouth_polygon) >= 3:
         poly = np.zeros(m.shape, np.uint8)
-        cv2.fillPoly(poly, [np.rint(np.asarray(mouth_polygon) * 16).astype(np.int32)], 1, lineType=cv2.LINE_8,
-                     shift=4)
+        cv2.fillPoly(poly, [np.rint(np.asarray(mouth_polygon) * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
         holes |= (poly > 0) & ~m
     if not holes.any():
         return image, m
@@ -80,9 +81,15 @@ def fill_mouth(image: np.ndarray, mask: np.ndarray, mouth_polygon: np.ndarray | 
     return img, m | holes
 
 
-def frame_photo(image: np.ndarray, fit: Fit3D, width: int, height: int, face_px: float,
-                center: tuple[float, float] | None = None, model: MorphableModel | None = None
-                ) -> tuple[np.ndarray, np.ndarray, Box]:
+def frame_photo(
+    image: np.ndarray,
+    fit: Fit3D,
+    width: int,
+    height: int,
+    face_px: float,
+    center: tuple[float, float] | None = None,
+    model: MorphableModel | None = None,
+) -> tuple[np.ndarray, np.ndarray, Box]:
     """Crop and scale a real photo so that its face is framed like a render of the fitted face with
     ``constant_scale`` framing: the scale makes the face's frontal-pose AFLW box ``face_px`` wide (max
     side), and the box at the fitted pose is centred on ``center`` (default: the image centre).
@@ -105,16 +112,21 @@ def frame_photo(image: np.ndarray, fit: Fit3D, width: int, height: int, face_px:
     M = np.array([[k, 0.0, tgt[0] - k * c[0]], [0.0, k, tgt[1] - k * c[1]]])
     img = np.asarray(image)
     if k < 1.0:
-        img = cv2.GaussianBlur(img, (0, 0), 0.5 * math.sqrt(1.0 / k ** 2 - 1.0))
-    frame = np.concatenate([img[:2].reshape(-1, img.shape[-1] if img.ndim == 3 else 1),
-                            img[-2:].reshape(-1, img.shape[-1] if img.ndim == 3 else 1),
-                            img[:, :2].reshape(-1, img.shape[-1] if img.ndim == 3 else 1),
-                            img[:, -2:].reshape(-1, img.shape[-1] if img.ndim == 3 else 1)])
+        img = cv2.GaussianBlur(img, (0, 0), 0.5 * math.sqrt(1.0 / k**2 - 1.0))
+    frame = np.concatenate(
+        [
+            img[:2].reshape(-1, img.shape[-1] if img.ndim == 3 else 1),
+            img[-2:].reshape(-1, img.shape[-1] if img.ndim == 3 else 1),
+            img[:, :2].reshape(-1, img.shape[-1] if img.ndim == 3 else 1),
+            img[:, -2:].reshape(-1, img.shape[-1] if img.ndim == 3 else 1),
+        ]
+    )
     fill = tuple(float(v) for v in np.median(frame, axis=0))
-    out = cv2.warpAffine(img, M, (int(width), int(height)), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=fill)
+    out = cv2.warpAffine(
+        img, M, (int(width), int(height)), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill
+    )
     b = (k * box[0] + M[0, 2], k * box[1] + M[1, 2], k * box[2] + M[0, 2], k * box[3] + M[1, 2])
-    return out, M, tuple(float(v) for v in b)
+    return out, M, (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
 
 
 def downsample2(image: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ u right, v down, the SFM texture layout):
    symmetric texel's colour when that one is better seen; their mask value is the source
    confidence x ``mirror_weight`` (< 1) and they are flagged in :attr:`LiftedTexture.mirrored`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -110,13 +111,18 @@ def _zbuffer(model: MorphableModel, vertices: np.ndarray, camera: Camera, face_p
     cam = Camera(camera.R, camera.s * k, (camera.t - lo) * k)
     w = max(1, int(np.ceil((hi[0] - lo[0]) * k)) + 1)
     h = max(1, int(np.ceil((hi[1] - lo[1]) * k)) + 1)
-    ras = rasterize(cam.project(vertices), cam.depth(vertices), model.triangles, w, h, cull="back",
-                    with_bary=False)
+    ras = rasterize(cam.project(vertices), cam.depth(vertices), model.triangles, w, h, cull="back", with_bary=False)
     return ras.depth, cam
 
 
-def lift_texture(image: np.ndarray, fit: Fit3D, size: int = 256, mirror_fill: bool = False,
-                 config: LiftConfig | None = None, model: MorphableModel | None = None) -> LiftedTexture:
+def lift_texture(
+    image: np.ndarray,
+    fit: Fit3D,
+    size: int = 256,
+    mirror_fill: bool = False,
+    config: LiftConfig | None = None,
+    model: MorphableModel | None = None,
+) -> LiftedTexture:
     """Lift the face texture of ``image`` (H, W, 3) uint8 RGB or (H, W) gray into the model's UV
     layout using ``fit`` (vertices (N, 3) mm and its scaled-orthographic camera).
 
@@ -152,21 +158,22 @@ def lift_texture(image: np.ndarray, fit: Fit3D, size: int = 256, mirror_fill: bo
     zbuf, zcam = _zbuffer(model, V, cam, cfg.zbuffer_face_px)
     zxy = zcam.project(P3)
     zd = zcam.depth(P3)
-    zb = sample_bilinear(np.where(np.isfinite(zbuf), zbuf, -1e9).astype(np.float32), zxy[:, 0], zxy[:, 1],
-                         border=cv2.BORDER_CONSTANT)
+    zb = sample_bilinear(
+        np.where(np.isfinite(zbuf), zbuf, -1e9).astype(np.float32), zxy[:, 0], zxy[:, 1], border=cv2.BORDER_CONSTANT
+    )
     # nearest-pixel depth as well: bilinear mixes silhouette pixels with the background
     ix = np.clip(np.rint(zxy[:, 0]).astype(int), 0, zbuf.shape[1] - 1)
     iy = np.clip(np.rint(zxy[:, 1]).astype(int), 0, zbuf.shape[0] - 1)
     zn = zbuf[iy, ix]
     tol = cfg.depth_tol_mm * zcam.s
-    depth_ok = (zd >= np.minimum(zb, np.where(np.isfinite(zn), zn, -1e9)) - tol)
+    depth_ok = zd >= np.minimum(zb, np.where(np.isfinite(zn), zn, -1e9)) - tol
     cosang = np.clip(nrm @ cam.R[2], 0.0, 1.0)
     inside = (xy[:, 0] >= -0.5) & (xy[:, 0] <= W - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] <= H - 0.5)
     conf = np.where(inside & depth_ok, cosang, 0.0)
 
     colours = sample_bilinear(img, xy[:, 0], xy[:, 1], border=cv2.BORDER_REPLICATE)
-    tex = np.zeros((S * S, 3), np.uint8)
-    mask = np.zeros(S * S, np.float64)
+    tex: np.ndarray = np.zeros((S * S, 3), np.uint8)
+    mask: np.ndarray = np.zeros(S * S, np.float64)
     seen = conf > 0
     tex[flat[seen]] = colours[seen]
     mask[flat] = conf
@@ -179,8 +186,9 @@ def lift_texture(image: np.ndarray, fit: Fit3D, size: int = 256, mirror_fill: bo
     return LiftedTexture(image=tex, mask=mask.astype(np.float32), mirrored=mirrored, valid=valid.copy())
 
 
-def mirror_fill_texture(tex: np.ndarray, mask: np.ndarray, valid: np.ndarray, below: float = 0.05,
-                        weight: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def mirror_fill_texture(
+    tex: np.ndarray, mask: np.ndarray, valid: np.ndarray, below: float = 0.05, weight: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fill texels with confidence < ``below`` from their mirror texel (i, S-1-j) when that one is
     seen better; returns (texture, mask, mirrored flags). Filled texels get mask = weight x the
     mirror texel's confidence. Pure function on (S, S, 3) / (S, S) arrays."""
@@ -194,8 +202,9 @@ def mirror_fill_texture(tex: np.ndarray, mask: np.ndarray, valid: np.ndarray, be
     return out_t, out_m, take
 
 
-def complete_texture(texture: UVTexture, mirror: bool = True, min_conf: float = 0.1,
-                     inpaint_radius: int = 5) -> np.ndarray:
+def complete_texture(
+    texture: UVTexture, mirror: bool = True, min_conf: float = 0.1, inpaint_radius: int = 5
+) -> np.ndarray:
     """A hole-free (S, S, 3) uint8 texture for re-rendering (face profiling): texels seen with a
     confidence below ``min_conf`` (grazing angles smear the image) take their mirror texel when
     that one is seen well enough, the rest (and the texels off the mesh, so that bilinear lookups

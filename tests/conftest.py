@@ -1,4 +1,5 @@
 """Shared fixtures. Tests that need ../shared/data skip with a clear reason when it is absent."""
+
 from __future__ import annotations
 
 import sys
@@ -47,7 +48,8 @@ def run_cli():
     import subprocess
 
     def run(module: str, *args: str, timeout: float = 300):
-        return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True,
-                              cwd=REPO, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", module, *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=timeout
+        )
 
     return run

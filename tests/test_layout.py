@@ -9,19 +9,27 @@
 - the core imports no stage and no composition module;
 - nothing outside ``tests/`` edits ``sys.path``.
 """
+
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
 
 RUNTIME = ("pipeline", "landmarks", "recon3d", "descriptors")
 FORBIDDEN_FOR_RUNTIME = ("training", "benchmarks", "facedata")
-CORE = {"pipeline.types", "pipeline.errors", "pipeline.registry", "pipeline.manifest", "pipeline.modelfiles",
-        "pipeline.imageio", "pipeline.atomic", "pipeline.overlay"}
+CORE = {
+    "pipeline.types",
+    "pipeline.errors",
+    "pipeline.registry",
+    "pipeline.manifest",
+    "pipeline.modelfiles",
+    "pipeline.imageio",
+    "pipeline.atomic",
+    "pipeline.overlay",
+}
 STAGE_CLIS = {"landmarks/predict.py"}
 
 
@@ -62,9 +70,13 @@ def _stage_files() -> list[Path]:
 def test_stage_packages_import_only_the_core_of_pipeline(path):
     if str(path.relative_to(REPO)) in STAGE_CLIS:
         pytest.skip("a stage's own CLI composes the pipeline")
-    bad = sorted(m for m in _imports(path)
-                 if m.startswith("pipeline.") and not m.startswith("pipeline.detection")
-                 and not any(m == c or m.startswith(c + ".") for c in CORE))
+    bad = sorted(
+        m
+        for m in _imports(path)
+        if m.startswith("pipeline.")
+        and not m.startswith("pipeline.detection")
+        and not any(m == c or m.startswith(c + ".") for c in CORE)
+    )
     assert not bad, f"{path.relative_to(REPO)} imports composition modules {bad}"
 
 
@@ -74,9 +86,12 @@ def test_the_core_imports_no_stage_and_no_composition(mod):
     if not path.exists():
         pytest.skip(f"{mod} does not exist")
     stages = ("landmarks", "recon3d", "descriptors", "pipeline.detection")
-    bad = sorted(m for m in _imports(path)
-                 if m.startswith(stages) or (m.startswith("pipeline.") and not any(
-                     m == c or m.startswith(c + ".") for c in CORE)))
+    bad = sorted(
+        m
+        for m in _imports(path)
+        if m.startswith(stages)
+        or (m.startswith("pipeline.") and not any(m == c or m.startswith(c + ".") for c in CORE))
+    )
     assert not bad, f"{mod} imports {bad}"
 
 
@@ -84,8 +99,12 @@ def test_nothing_outside_tests_edits_sys_path():
     offenders = []
     for path in _py_files(*RUNTIME, "training", "facedata", "benchmarks", "scripts"):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if (isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
-                    and node.value.id == "sys"):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr == "path"
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "sys"
+            ):
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not offenders, f"sys.path edited in {offenders}"
 

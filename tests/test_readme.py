@@ -1,4 +1,5 @@
 """The README's "Python API" block is real code: it is extracted and run here, so it cannot go stale."""
+
 from __future__ import annotations
 
 import re

@@ -1,11 +1,17 @@
 """The committed splits: train and evaluation sides are disjoint, and no training code reads AFLW2000-3D."""
+
 import re
 
 from conftest import REPO
+
 from facedata.splits import aflw_validation_images, cfp_subjects, load_splits
 
-TRAINING_CODE = sorted(str(p.relative_to(REPO)) for d in ("training", "facedata") for p in (REPO / d).glob("*.py")
-                       if p.name not in ("splits.py", "readers.py", "paths.py", "__init__.py"))
+TRAINING_CODE = sorted(
+    str(p.relative_to(REPO))
+    for d in ("training", "facedata")
+    for p in (REPO / d).glob("*.py")
+    if p.name not in ("splits.py", "readers.py", "paths.py", "__init__.py")
+)
 
 
 def test_cfp_train_and_eval_disjoint():

@@ -7,6 +7,7 @@
 * every record of the three committed manifests (:data:`pipeline.manifest.SHIPPED`) has the sha256
   of its file on disk, and every file of those folders has a record.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from pipeline.errors import ModelFileError
 
 PACKAGES = ("pipeline", "landmarks", "recon3d", "descriptors", "benchmarks", "scripts", "docs")
@@ -34,7 +35,7 @@ def calls(text: str, name: str):
         while depth and i < len(text):
             depth += {"(": 1, ")": -1}.get(text[i], 0)
             i += 1
-        yield text[m.end():i - 1]
+        yield text[m.end() : i - 1]
 
 
 def test_no_unsafe_deserialisation_in_the_source():
@@ -44,8 +45,14 @@ def test_no_unsafe_deserialisation_in_the_source():
         rel = f.relative_to(REPO)
         if re.search(r"^\s*(import pickle|from pickle|import joblib|import dill|import cloudpickle)", t, re.M):
             bad.append(f"{rel}: imports a pickle module")
-        bad += [f"{rel}: torch.load without weights_only=True" for a in calls(t, "torch.load") if "weights_only=True" not in a]
-        bad += [f"{rel}: np.load without allow_pickle=False" for a in calls(t, "np.load") if "allow_pickle=False" not in a]
+        bad += [
+            f"{rel}: torch.load without weights_only=True"
+            for a in calls(t, "torch.load")
+            if "weights_only=True" not in a
+        ]
+        bad += [
+            f"{rel}: np.load without allow_pickle=False" for a in calls(t, "np.load") if "allow_pickle=False" not in a
+        ]
         if "allow_pickle=True" in t:
             bad.append(f"{rel}: allow_pickle=True")
     assert not bad, "\n".join(bad)
@@ -112,9 +119,11 @@ def test_every_committed_record_matches_its_file(name, shipped):
 
     recs = list(records(read_manifest(shipped.folder)))
     assert recs, f"{shipped.folder}: no records"
-    bad = [f"{rec_name}: {rec['file']}" for rec_name, rec in recs
-           if not (shipped.folder / rec["file"]).is_file()
-           or sha256_file(shipped.folder / rec["file"]) != rec["sha256"]]
+    bad = [
+        f"{rec_name}: {rec['file']}"
+        for rec_name, rec in recs
+        if not (shipped.folder / rec["file"]).is_file() or sha256_file(shipped.folder / rec["file"]) != rec["sha256"]
+    ]
     assert not bad, f"{shipped.folder.relative_to(REPO)}: sha256 differs from the manifest for {bad}"
     on_disk = {p.name for p in shipped.folder.iterdir() if p.is_file() and p.name != MANIFEST_NAME}
     unrecorded = on_disk - {rec["file"] for _, rec in recs}

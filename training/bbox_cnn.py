@@ -15,6 +15,7 @@ Loss: smooth-L1 on t = (tx, ty, ts, tr) (Girshick 2015); Adam, cosine learning r
 samples (by source image) held out for validation; deterministic. Writes the weights (safetensors)
 and their entry in ``models/MANIFEST.json`` (sha256, config, training figures).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,31 +35,25 @@ from tqdm import tqdm
 from pipeline.detection.bbox_cnn import BoxNet, crop_for, encode, to_input
 from pipeline.detection.boxes import iou
 from pipeline.detection.dpm import MODEL_DIR, DpmDetector
-from training.loaders import DEFAULT_RENDERS, SHARED, mirrored_batches, padded_aflw_crop, training_renders
+from training.loaders import (
+    DEFAULT_RENDERS,
+    SHARED,
+    CropCnnConfig,
+    padded_aflw_crop,
+    train_crop_cnn,
+    training_renders,
+)
 
-log = logging.getLogger("train_bbox")
+log = logging.getLogger("training.bbox_cnn")
 
 
 @dataclass
-class BboxTrainConfig:
-    renders: int = 6000
-    aflw: int = 4000
+class BboxTrainConfig(CropCnnConfig):
     jitter: int = 2
     shift: float = 0.08
     scale: float = 0.12
-    epochs: int = 6
-    batch: int = 128
-    lr: float = 2e-3
-    width: int = 16
-    seed: int = 0
     threads: int = 1
     min_iou: float = 0.3
-
-
-
-
-
-
 
 
 def collect(cfg: BboxTrainConfig, renders: Path, aflw: Path, det: DpmDetector) -> dict:
@@ -75,7 +70,7 @@ def collect(cfg: BboxTrainConfig, renders: Path, aflw: Path, det: DpmDetector) -
             r = rows[i]
             jobs.append((renders / r["image"], tuple(r["box"]), True))
     val = aflw_validation_images()
-    rows = [json.loads(l) for l in open(aflw / "annotations.jsonl")]
+    rows = [json.loads(line) for line in open(aflw / "annotations.jsonl")]
     rows = [r for r in rows if r["image"] not in val]
     for i in rng.choice(len(rows), min(cfg.aflw, len(rows)), replace=False):
         jobs.append((aflw / rows[i]["image"], None, False))
@@ -108,8 +103,15 @@ def collect(cfg: BboxTrainConfig, renders: Path, aflw: Path, det: DpmDetector) -
             holdout.append(is_val)
             kinds.append(0 if j == 0 else 1)
     log.info("detector matched %d of %d training faces", found, len(jobs))
-    return {"crops": np.stack(crops), "t": np.stack(targets), "mask": np.asarray(masks, np.float32),
-            "val": np.asarray(holdout), "raw": np.asarray(kinds) == 0, "found": found, "tried": len(jobs)}
+    return {
+        "crops": np.stack(crops),
+        "t": np.stack(targets),
+        "mask": np.asarray(masks, np.float32),
+        "val": np.asarray(holdout),
+        "raw": np.asarray(kinds) == 0,
+        "found": found,
+        "tried": len(jobs),
+    }
 
 
 def train(cfg: BboxTrainConfig, data: dict) -> tuple[BoxNet, dict]:
@@ -118,40 +120,32 @@ def train(cfg: BboxTrainConfig, data: dict) -> tuple[BoxNet, dict]:
     net = BoxNet(cfg.width)
     tr, va = ~data["val"], data["val"]
     x_tr, t_tr, m_tr = data["crops"][tr], torch.from_numpy(data["t"][tr]), torch.from_numpy(data["mask"][tr])
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    steps = cfg.epochs * math.ceil(len(x_tr) / cfg.batch)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    rng = np.random.default_rng(cfg.seed)
-    for ep in range(cfg.epochs):
-        net.train()
-        tot = 0.0
-        for idx, crops, flip in mirrored_batches(x_tr, cfg.batch, rng):
-            t = t_tr[idx].clone()
-            t[torch.from_numpy(flip), 0] *= -1  # mirror: tx changes sign
-            pred = net(to_input(crops))
-            loss = (torch.nn.functional.smooth_l1_loss(pred, t, reduction="none", beta=0.05) * m_tr[idx]).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += float(loss.detach()) * len(idx)
-        log.info("epoch %d/%d train loss %.4f", ep + 1, cfg.epochs, tot / len(x_tr))
-    net.eval()
+
+    def loss_of(idx, crops, flip):
+        t = t_tr[idx].clone()
+        t[torch.from_numpy(flip), 0] *= -1  # mirror: tx changes sign
+        pred = net(to_input(crops))
+        return (torch.nn.functional.smooth_l1_loss(pred, t, reduction="none", beta=0.05) * m_tr[idx]).mean()
+
+    train_crop_cnn(net, x_tr, loss_of, cfg, "bbox-cnn")
     with torch.no_grad():
         pred = net(to_input(data["crops"][va])).numpy()
     err = np.abs(pred - data["t"][va])
     raw = data["raw"][va]
-    stats = {"val_samples": int(va.sum()),
-             "val_mae_center_raw_box": float(err[raw, :2].mean()),
-             "val_mae_center_if_unrefined": float(np.abs(data["t"][va][raw, :2]).mean()),
-             "val_mae_logscale_raw_box": float(err[raw, 2].mean()),
-             "val_mae_logscale_if_unrefined": float(np.abs(data["t"][va][raw, 2]).mean())}
+    stats = {
+        "val_samples": int(va.sum()),
+        "val_mae_center_raw_box": float(err[raw, :2].mean()),
+        "val_mae_center_if_unrefined": float(np.abs(data["t"][va][raw, :2]).mean()),
+        "val_mae_logscale_raw_box": float(err[raw, 2].mean()),
+        "val_mae_logscale_if_unrefined": float(np.abs(data["t"][va][raw, 2]).mean()),
+    }
     return net, stats
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.bbox_cnn", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m training.bbox_cnn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     d = BboxTrainConfig()
     ap.add_argument("--renders-dir", type=Path, default=DEFAULT_RENDERS)
     ap.add_argument("--aflw-dir", type=Path, default=SHARED / "aflw_crops")
@@ -175,10 +169,19 @@ def main(argv: list[str] | None = None) -> int:
     dest = a.models / "bbox_cnn.safetensors"
     digest = save_state_dict(net, dest)
     man = load_manifest(a.models)
-    man["refiner"] = {"file": dest.name, "sha256": digest, "width": cfg.width, "config": asdict(cfg),
-                      "command": "python -m training.bbox_cnn " + " ".join(sys.argv[1:] if argv is None else argv),
-                      "samples": int(len(data["t"])), "faces_matched": data["found"], "faces_tried": data["tried"],
-                      "collect_seconds": round(t1 - t0, 1), "train_seconds": round(time.time() - t1, 1), **stats}
+    man["refiner"] = {
+        "file": dest.name,
+        "sha256": digest,
+        "width": cfg.width,
+        "config": asdict(cfg),
+        "command": "python -m training.bbox_cnn " + " ".join(sys.argv[1:] if argv is None else argv),
+        "samples": int(len(data["t"])),
+        "faces_matched": data["found"],
+        "faces_tried": data["tried"],
+        "collect_seconds": round(t1 - t0, 1),
+        "train_seconds": round(time.time() - t1, 1),
+        **stats,
+    }
     write_manifest(a.models, man)
     log.info("wrote %s: %s", dest, json.dumps(stats))
     return 0

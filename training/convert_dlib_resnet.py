@@ -221,6 +221,19 @@ def anet_nodes() -> list[Node]:
 # layer details
 
 
+def _window(r: DlibReader) -> dict:
+    """A convolution's or pooling's window, in dlib's serialisation order: rows, columns (int64),
+    strides y, x and paddings y, x (int32)."""
+    return dict(
+        nr=r.int(8),
+        nc=r.int(8),
+        stride_y=r.int(4),
+        stride_x=r.int(4),
+        padding_y=r.int(4),
+        padding_x=r.int(4),
+    )
+
+
 def _read_details(r: DlibReader) -> dict:
     """One layer's details (its version string names the kind)."""
     name = r.string()
@@ -230,12 +243,7 @@ def _read_details(r: DlibReader) -> dict:
             kind="con",
             version=name,
             num_filters=r.int(8),
-            nr=r.int(8),
-            nc=r.int(8),
-            stride_y=r.int(4),
-            stride_x=r.int(4),
-            padding_y=r.int(4),
-            padding_x=r.int(4),
+            **_window(r),
             filters=r.alias_tensor(),
             biases=r.alias_tensor(),
             lr_mult=r.float(),
@@ -293,12 +301,7 @@ def _read_details(r: DlibReader) -> dict:
         return dict(
             kind=name[:-2],
             version=name,
-            nr=r.int(8),
-            nc=r.int(8),
-            stride_y=r.int(4),
-            stride_x=r.int(4),
-            padding_y=r.int(4),
-            padding_x=r.int(4),
+            **_window(r),
         )
     if name == "add_prev_":
         return dict(kind="add_prev", version=name)

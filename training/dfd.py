@@ -10,6 +10,7 @@ fit: detect -> landmarks -> 3D fit -> UV lift) and, with ``--grey``, the grey se
 parameters are written as ``.npz`` (no pickle) and recorded, with their sha256, the command and
 the training-set figures, in ``descriptors/data/MANIFEST.json`` (the shipped default).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,7 @@ from pipeline.imageio import load_image
 from pipeline.manifest import read_manifest, record, write_manifest
 from pipeline.pipeline import Pipeline
 
-log = logging.getLogger("train_dfd")
+log = logging.getLogger("training.dfd")
 SHARED = data_root()
 
 
@@ -77,14 +78,17 @@ def lift_all(items, pipe: Pipeline, cropped_sets: tuple[str, ...] = ("orl", "yal
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.dfd", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m training.dfd", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--cfp", type=Path, default=SHARED / "cfp_dev", help="CFP folder with manifest.csv")
     ap.add_argument("--grey", type=Path, default=None, help="grey sets folder (../shared/data/faces) to add")
     ap.add_argument("--views", default="frontal,profile", help="CFP views to use [frontal,profile]")
     ap.add_argument("--landmarker", default="dlib", help="landmarker used to fit the training faces [dlib]")
     ap.add_argument("--detector", default=PipelineConfig.detector)
-    ap.add_argument("--min-face", type=int, default=80, help="smallest face side (px) to detect [80: CFP faces are large]")
+    ap.add_argument(
+        "--min-face", type=int, default=80, help="smallest face side (px) to detect [80: CFP faces are large]"
+    )
     ap.add_argument("--out", type=Path, default=DATA_DIR / "dfd_v1.npz")
     ap.add_argument("--compact-dim", type=int, default=128, help="PCA + whitening template size [128]")
     ap.add_argument("--n-codes", type=int, default=DfdConfig.n_codes)
@@ -93,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None, help="UV cache file [data_cache/dfd_uv_<landmarker>.npz]")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    cache = a.cache or REPO / "data_cache" / f"dfd_uv_{a.landmarker}_{a.views.replace(',', '-')}{'_grey' if a.grey else ''}.npz"
+    cache = (
+        a.cache
+        or REPO / "data_cache" / f"dfd_uv_{a.landmarker}_{a.views.replace(',', '-')}{'_grey' if a.grey else ''}.npz"
+    )
     t0 = time.time()
     if cache.exists():
         with np.load(cache, allow_pickle=False) as z:
@@ -104,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no CFP manifest at {a.cfp}; pass --cfp DIR", file=sys.stderr)
             return 2
         items = training_images(a.cfp, a.grey, tuple(a.views.split(",")))
-        pipe = Pipeline(PipelineConfig(detector=a.detector, landmarker=a.landmarker, descriptor="lbp",
-                                       min_face=a.min_face))
+        pipe = Pipeline(
+            PipelineConfig(detector=a.detector, landmarker=a.landmarker, descriptor="lbp", min_face=a.min_face)
+        )
         uvs, masks, labels, failed = lift_all(items, pipe)
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(str(cache) + ".tmp.npz")
@@ -119,8 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     masks = [m.astype(np.float32) for m, k in zip(masks, keep) if k]
     labels_arr = labels_arr[keep]
     cfg = DfdConfig(n_codes=a.n_codes, grid=a.grid)
-    log.info("learning DFD on %d textures of %d identities (%d images failed to fit)", len(uvs),
-             len(np.unique(labels_arr)), failed)
+    log.info(
+        "learning DFD on %d textures of %d identities (%d images failed to fit)",
+        len(uvs),
+        len(np.unique(labels_arr)),
+        failed,
+    )
     t1 = time.time()
     model = learn_dfd(uvs, masks, labels_arr, cfg, compact_dim=a.compact_dim, seed=a.seed)
     t_learn = time.time() - t1
@@ -128,12 +140,21 @@ def main(argv: list[str] | None = None) -> int:
     model.save(a.out)
     man = read_manifest(a.out.parent, what="DFD parameters", empty=EMPTY_MANIFEST)
     man["files"][a.out.name] = record(
-        a.out, config=asdict(cfg),
+        a.out,
+        config=asdict(cfg),
         command="python -m training.dfd " + " ".join(argv if argv is not None else sys.argv[1:]),
-        data={"textures": len(uvs), "identities": int(len(np.unique(labels_arr))), "failed_to_fit": failed,
-              "landmarker": a.landmarker, "views": a.views, "grey_sets": bool(a.grey)},
+        data={
+            "textures": len(uvs),
+            "identities": int(len(np.unique(labels_arr))),
+            "failed_to_fit": failed,
+            "landmarker": a.landmarker,
+            "views": a.views,
+            "grey_sets": bool(a.grey),
+        },
         figures={"lift_seconds": round(t_lift, 1), "learn_seconds": round(t_learn, 1)},
-        compact_dim=a.compact_dim, bytes=a.out.stat().st_size)
+        compact_dim=a.compact_dim,
+        bytes=a.out.stat().st_size,
+    )
     man["default"] = a.out.name
     write_manifest(a.out.parent, man)
     log.info("wrote %s (%d bytes) in %.0f s", a.out, a.out.stat().st_size, time.time() - t0)

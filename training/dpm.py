@@ -22,6 +22,7 @@ into each component's side; the ``*_right`` component is trained on the mirror i
 ``*_left`` data. Deterministic (seeded sampling, dlib's trainer is deterministic); writes
 ``<name>.svm`` files and ``MANIFEST.json`` (sha256, config, counts, timings) atomically.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,15 +42,15 @@ from pipeline.detection.dpm import MODEL_DIR, VIEWS, base_view, components
 from pipeline.manifest import read_manifest, record, write_manifest
 from training.loaders import DEFAULT_RENDERS, SHARED, load_gray
 
-log = logging.getLogger("train_dpm")
+log = logging.getLogger("training.dpm")
 
 
 @dataclass
 class DpmTrainConfig:
-    per_view: int = 2400          # positive images per component (CFP photos, renders, AFLW crops)
-    negatives: int = 900          # CFP background images (head painted out)
-    window: int = 80              # template window side (px)
-    C: float = 5.0                # SVM regularisation (dlib's default)
+    per_view: int = 2400  # positive images per component (CFP photos, renders, AFLW crops)
+    negatives: int = 900  # CFP background images (head painted out)
+    window: int = 80  # template window side (px)
+    C: float = 5.0  # SVM regularisation (dlib's default)
     epsilon: float = 0.02
     frontal_max: float = 22.5
     half_max: float = 60.0
@@ -78,8 +79,6 @@ def square_box(box) -> tuple[float, float, float]:
     return (x0 + x1) / 2.0, (y0 + y1) / 2.0, max(x1 - x0, y1 - y0)
 
 
-
-
 def positive_items(cfg: DpmTrainConfig, renders: Path, aflw: Path, cfp: Path) -> list[dict]:
     """Every candidate positive: image path, square box (cx, cy, side), yaw, source."""
     from facedata.splits import aflw_validation_images
@@ -90,8 +89,9 @@ def positive_items(cfg: DpmTrainConfig, renders: Path, aflw: Path, cfp: Path) ->
             r = json.loads(line)
             if any(f"/{s}/" in f"/{r['image']}" for s in cfg.skip_render_sources):
                 continue
-            items.append({"path": str(renders / r["image"]), "sq": square_box(r["box"]), "yaw": float(r["yaw"]),
-                          "src": "render"})
+            items.append(
+                {"path": str(renders / r["image"]), "sq": square_box(r["box"]), "yaw": float(r["yaw"]), "src": "render"}
+            )
     else:
         log.warning("no face-profiling renders at %s (python -m facedata.profiling); AFLW crops only", renders)
     if (cfp / "manifest.csv").exists():  # real photos; the box from the 30 fiducials' extent
@@ -111,8 +111,9 @@ def positive_items(cfg: DpmTrainConfig, renders: Path, aflw: Path, cfp: Path) ->
             (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
             cx, cy, s = square_box((x0, y0, x1, y1))
             dx, dy, k = CFP_BOX_CALIBRATION["frontal" if float(r["yaw"]) == 0 else "profile"]
-            items.append({"path": str(cfp / rel), "sq": (cx + dx * s, cy + dy * s, k * s), "yaw": float(r["yaw"]),
-                          "src": "cfp"})
+            items.append(
+                {"path": str(cfp / rel), "sq": (cx + dx * s, cy + dy * s, k * s), "yaw": float(r["yaw"]), "src": "cfp"}
+            )
     val = aflw_validation_images()
     for line in open(aflw / "annotations.jsonl"):
         r = json.loads(line)
@@ -151,10 +152,6 @@ def negative_images(cfg: DpmTrainConfig, cfp: Path) -> list[np.ndarray]:
     return out
 
 
-
-
-
-
 def load_positive(item: dict) -> tuple[np.ndarray, tuple[float, float, float]] | None:
     img = load_gray(Path(item["path"]))
     if img is None:
@@ -175,15 +172,18 @@ def to_rect(sq, width: int, mirror: bool):
     return dlib.rectangle(int(round(cx - h)), int(round(cy - h)), int(round(cx + h)), int(round(cy + h)))
 
 
-def component_data(items: list[dict], view: str, cfg: DpmTrainConfig, mirror_all: bool
-                   ) -> tuple[list[np.ndarray], list[list]]:
+def component_data(
+    items: list[dict], view: str, cfg: DpmTrainConfig, mirror_all: bool
+) -> tuple[list[np.ndarray], list[list]]:
     """Images and boxes of one component. Non-frontal: faces of the component's side as they
     are, the other side's mirrored; ``mirror_all`` mirrors the result (the right-hand twin)."""
     rng = np.random.default_rng([cfg.seed, VIEWS.index(view)])
     base = view.split("_")[0]
     chosen = []
-    pools = {src: [it for it in items if it["src"] == src and view_of(it["yaw"], cfg).split("_")[0] == base]
-             for src in ("cfp", "render", "aflw")}
+    pools = {
+        src: [it for it in items if it["src"] == src and view_of(it["yaw"], cfg).split("_")[0] == base]
+        for src in ("cfp", "render", "aflw")
+    }
     left = cfg.per_view
     for n, src in enumerate(("cfp", "render", "aflw")):  # real photos first, the rest shared equally
         pool = pools[src]
@@ -213,10 +213,9 @@ def component_data(items: list[dict], view: str, cfg: DpmTrainConfig, mirror_all
     return imgs, boxes
 
 
-
-
-def train_component(imgs, boxes, negs, cfg: DpmTrainConfig, flips: bool, dest: Path,
-                    command: str = "python -m training.dpm") -> dict:
+def train_component(
+    imgs, boxes, negs, cfg: DpmTrainConfig, flips: bool, dest: Path, command: str = "python -m training.dpm"
+) -> dict:
     """Train one template into ``dest``; returns its manifest record (:func:`pipeline.manifest.record`)."""
     import dlib
 
@@ -235,15 +234,24 @@ def train_component(imgs, boxes, negs, cfg: DpmTrainConfig, flips: bool, dest: P
     os.replace(tmp, dest)
     # training-set figures (recall/precision at the learned threshold, dlib's own test)
     res = dlib.test_simple_object_detector(imgs, boxes, det)
-    return record(dest, config=asdict(cfg), command=command,
-                  data={"positives": len(imgs), "negative_images": len(negs)},
-                  figures={"train_seconds": round(secs, 1), "train_precision": round(res.precision, 4),
-                           "train_recall": round(res.recall, 4), "train_ap": round(res.average_precision, 4)})
+    return record(
+        dest,
+        config=asdict(cfg),
+        command=command,
+        data={"positives": len(imgs), "negative_images": len(negs)},
+        figures={
+            "train_seconds": round(secs, 1),
+            "train_precision": round(res.precision, 4),
+            "train_recall": round(res.recall, 4),
+            "train_ap": round(res.average_precision, 4),
+        },
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.dpm", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m training.dpm", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     d = DpmTrainConfig()
     ap.add_argument("--renders", type=Path, default=DEFAULT_RENDERS, help="face-profiling set")
     ap.add_argument("--aflw", type=Path, default=SHARED / "aflw_crops", help="aflw_crops folder")
@@ -253,10 +261,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--negatives", type=int, default=d.negatives, help="background images")
     ap.add_argument("--C", type=float, default=d.C, help="SVM C")
     ap.add_argument("--views", default=",".join(VIEWS), help="components to (re)train")
-    ap.add_argument("--split", default="", metavar="VIEW=K[,VIEW=K]",
-                    help="split a view (frontal, half, profile) into K templates by k-means on the HOG of its "
-                         "positives, e.g. 'profile=3' (components <view>#1..K; the *_right twins are the "
-                         "mirror images of the *_left clusters)")
+    ap.add_argument(
+        "--split",
+        default="",
+        metavar="VIEW=K[,VIEW=K]",
+        help="split a view (frontal, half, profile) into K templates by k-means on the HOG of its "
+        "positives, e.g. 'profile=3' (components <view>#1..K; the *_right twins are the "
+        "mirror images of the *_left clusters)",
+    )
     ap.add_argument("--threads", type=int, default=d.threads)
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -269,8 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m training.dpm " + " ".join(sys.argv[1:] if argv is None else argv)
     man.update(window=cfg.window, config=asdict(cfg), command=command)
     # every run that (re)trained templates of this folder, in order (a model can be built in steps)
-    man.setdefault("history", []).append({"command": command.strip(), "config": asdict(cfg), "views": a.views,
-                                          "split": a.split})
+    man.setdefault("history", []).append(
+        {"command": command.strip(), "config": asdict(cfg), "views": a.views, "split": a.split}
+    )
     items = positive_items(cfg, a.renders, a.aflw, a.cfp)
     negs = negative_images(cfg, a.cfp)
     log.info("%d candidate positives, %d negative images", len(items), len(negs))
@@ -298,20 +311,26 @@ def main(argv: list[str] | None = None) -> int:
             if left not in clusters:
                 imgs, boxes = component_data(items, left, cfg, False)
                 clusters[left] = (imgs, boxes, hog_clusters(imgs, boxes, k, cfg))
-                log.info("%s: %d positives in %d clusters of %s", left, len(imgs), k,
-                         np.bincount(clusters[left][2], minlength=k).tolist())
+                log.info(
+                    "%s: %d positives in %d clusters of %s",
+                    left,
+                    len(imgs),
+                    k,
+                    np.bincount(clusters[left][2], minlength=k).tolist(),
+                )
             imgs, boxes, lab = clusters[left]
             jobs = []
             for c in range(k):
-                ci = [im for im, l in zip(imgs, lab) if l == c]
-                cb = [b for b, l in zip(boxes, lab) if l == c]
+                ci = [im for im, lb in zip(imgs, lab) if lb == c]
+                cb = [b for b, lb in zip(boxes, lab) if lb == c]
                 if mirror:
                     ci, cb = zip(*(mirror_positive(im, b) for im, b in zip(ci, cb))) if ci else ([], [])
                 jobs.append((f"{view}#{c + 1}", list(ci), list(cb)))
         for name, imgs, boxes in jobs:
             log.info("training %s on %d positives ...", name, len(imgs))
-            man["files"][name] = train_component(imgs, boxes, negs_v, cfg, view == "frontal",
-                                                 a.out / f"{name.replace('#', '_')}.svm", command.strip())
+            man["files"][name] = train_component(
+                imgs, boxes, negs_v, cfg, view == "frontal", a.out / f"{name.replace('#', '_')}.svm", command.strip()
+            )
             log.info("%s: %s", name, man["files"][name])
             write_manifest(a.out, man)
     stale = [f for f in man["files"] if base_view(f) in VIEWS and f not in man["components"]]
@@ -353,8 +372,10 @@ def mirror_positive(img: np.ndarray, rects: list) -> tuple[np.ndarray, list]:
     import dlib
 
     w = img.shape[1]
-    return (np.ascontiguousarray(img[:, ::-1]),
-            [dlib.rectangle(w - 1 - r.right(), r.top(), w - 1 - r.left(), r.bottom()) for r in rects])
+    return (
+        np.ascontiguousarray(img[:, ::-1]),
+        [dlib.rectangle(w - 1 - r.right(), r.top(), w - 1 - r.left(), r.bottom()) for r in rects],
+    )
 
 
 def window_hog(img: np.ndarray, rect, window: int, cell: int = 8, bins: int = 9) -> np.ndarray:
@@ -367,13 +388,16 @@ def window_hog(img: np.ndarray, rect, window: int, cell: int = 8, bins: int = 9)
     x0, y0, x1, y1 = rect.left(), rect.top(), rect.right() + 1, rect.bottom() + 1
     pad = max(0, -x0, -y0, x1 - img.shape[1], y1 - img.shape[0])
     src = cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE) if pad else img
-    crop = cv2.resize(src[y0 + pad:y1 + pad, x0 + pad:x1 + pad], (window, window),
-                      interpolation=cv2.INTER_AREA).astype(np.float32)
+    crop = cv2.resize(
+        src[y0 + pad : y1 + pad, x0 + pad : x1 + pad], (window, window), interpolation=cv2.INTER_AREA
+    ).astype(np.float32)
     gx, gy = np.gradient(crop, axis=1), np.gradient(crop, axis=0)
     mag, ang = np.hypot(gx, gy), np.mod(np.arctan2(gy, gx), np.pi)
     b = np.minimum((ang / np.pi * bins).astype(int), bins - 1)
     n = window // cell
-    cell_of = (np.arange(window)[:, None] // cell).clip(max=n - 1) * n + (np.arange(window)[None, :] // cell).clip(max=n - 1)
+    cell_of = (np.arange(window)[:, None] // cell).clip(max=n - 1) * n + (np.arange(window)[None, :] // cell).clip(
+        max=n - 1
+    )
     hist = np.zeros((n * n, bins), np.float32)
     np.add.at(hist, (cell_of.ravel(), b.ravel()), mag.ravel())
     hist /= np.linalg.norm(hist, axis=1, keepdims=True) + 1e-6

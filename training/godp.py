@@ -18,6 +18,7 @@ Checkpoints (``last.pt``, every ``--ckpt-every`` iterations and at each epoch en
 model, the optimiser and the position in the schedule; runs resume exactly where they
 stopped. Metrics go to ``metrics.jsonl`` and the log to ``train.log`` in the run folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,17 +36,16 @@ import torch
 
 from facedata.paths import data_root
 from facedata.readers import read_annotations
+from facedata.splits import aflw_validation_images
 from landmarks.godp.data import map_to_input
-from training.godp_data import (AugmentConfig, LandmarkSet, load_landmark_set, make_batch, nme_in_crop,
-                                visible_box_size)
 from landmarks.godp.decode import decode
 from landmarks.godp.losses import PAPER_SCHEDULE, Targets, dsl_loss, mpk_mpb
 from landmarks.godp.network import GoDP, GodpConfig
 from landmarks.godp.weights import WEIGHTS_DIR, read_manifest
 from pipeline.manifest import record, write_manifest
-from facedata.splits import aflw_validation_images
+from training.godp_data import AugmentConfig, LandmarkSet, load_landmark_set, make_batch, nme_in_crop, visible_box_size
 
-log = logging.getLogger("godp.train")
+log = logging.getLogger("training.godp")
 
 DEFAULT_AFLW = data_root() / "aflw_crops"
 
@@ -135,11 +135,18 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None = None,
-          schedule: tuple[int, int, int] | None = None, augment_update: dict | None = None) -> None:
+def train(
+    cfg: TrainConfig,
+    out: Path,
+    stages: set[int],
+    max_iters: int | None = None,
+    schedule: tuple[int, int, int] | None = None,
+    augment_update: dict | None = None,
+) -> None:
     """Train (or resume) the run in ``out``. ``augment_update``: augmentation keys to set (e.g.
     ``p_lowres``), for a new run or a resumed one. A resumed run keeps its saved configuration except
-    for ``cfg.extra``, ``cfg.threads``, ``schedule`` and ``augment_update``."""
+    for ``cfg.extra``, ``cfg.threads``, ``schedule``, ``augment_update``, and ``cfg.aflw_root`` when the
+    saved AFLW folder no longer exists (the data root moved)."""
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -152,6 +159,8 @@ def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None =
             changed.update(extra=list(cfg.extra), extra_limit=cfg.extra_limit)
         if augment_update and any(saved["augment"].get(k) != v for k, v in augment_update.items()):
             changed["augment"] = {**saved["augment"], **augment_update}  # e.g. --p-lowres on a resumed run
+        if not Path(saved["aflw_root"], "annotations.jsonl").exists() and Path(cfg.aflw_root).exists():
+            changed["aflw_root"] = cfg.aflw_root  # the same crops under another data root (--aflw / $GODP_DATA)
         if cfg.threads != saved.get("threads"):  # speed only
             changed["threads"] = cfg.threads
         if schedule is not None and tuple(schedule) != saved["epochs_per_stage"]:
@@ -168,22 +177,34 @@ def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None =
     val_names = aflw_validation_images()
     train_sets = [load_landmark_set(cfg.aflw_root, exclude=val_names, full_frame=True, desc="aflw train")]
     for extra in cfg.extra:
-        names = [r["image"] for r in read_annotations(Path(extra))
-                 if not any(f"/{s}/" in f"/{r['image']}" for s in cfg.extra_skip)]
+        names = [
+            r["image"]
+            for r in read_annotations(Path(extra))
+            if not any(f"/{s}/" in f"/{r['image']}" for s in cfg.extra_skip)
+        ]
         if cfg.extra_limit and len(names) > cfg.extra_limit:
             names = list(np.random.default_rng(cfg.seed).choice(names, cfg.extra_limit, replace=False))
-        log.info("extra set %s: %d faces used (skipping sources %s, limit %s)", extra, len(names),
-                 cfg.extra_skip, cfg.extra_limit or "none")
+        log.info(
+            "extra set %s: %d faces used (skipping sources %s, limit %s)",
+            extra,
+            len(names),
+            cfg.extra_skip,
+            cfg.extra_limit or "none",
+        )
         train_sets.append(load_landmark_set(extra, names=set(names), full_frame=False, desc=f"extra {extra}"))
     val = load_landmark_set(cfg.aflw_root, names=val_names, full_frame=True, desc="aflw val")
     val = val.subset(np.arange(min(cfg.val_limit, len(val))))
     ds = concat_sets(train_sets)
-    log.info("train faces %d (aflw %d, extra %d), val faces %d", len(ds), len(train_sets[0]),
-             len(ds) - len(train_sets[0]), len(val))
+    log.info(
+        "train faces %d (aflw %d, extra %d), val faces %d",
+        len(ds),
+        len(train_sets[0]),
+        len(ds) - len(train_sets[0]),
+        len(val),
+    )
 
     model = GoDP(GodpConfig(width=cfg.width, K=cfg.K, variant=cfg.variant))
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr_start, momentum=cfg.momentum,
-                          weight_decay=cfg.weight_decay)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr_start, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     iters_per_epoch = len(ds) // cfg.batch
     total = iters_per_epoch * cfg.total_epochs
     epoch, it = 0, 0
@@ -208,14 +229,20 @@ def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None =
         perm = np.random.default_rng([cfg.seed, epoch]).permutation(len(ds))
         t0, seen, run_loss = time.time(), 0, []
         from tqdm import tqdm
-        bar = tqdm(range(it, iters_per_epoch), desc=f"epoch {epoch + 1}/{cfg.total_epochs} (stage {stage})",
-                   unit="it", file=sys.stderr, mininterval=30)
+
+        bar = tqdm(
+            range(it, iters_per_epoch),
+            desc=f"epoch {epoch + 1}/{cfg.total_epochs} (stage {stage})",
+            unit="it",
+            file=sys.stderr,
+            mininterval=30,
+        )
         for it in bar:
             step = epoch * iters_per_epoch + it
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, step, total)
             rng = np.random.default_rng([cfg.seed, epoch, it])
-            idx = perm[it * cfg.batch:(it + 1) * cfg.batch]
+            idx = perm[it * cfg.batch : (it + 1) * cfg.batch]
             x, p, v, k, s = make_batch(ds, idx, rng, aug, cfg.K)
             t = to_targets(p, v, k, s)
             outs = model(torch.from_numpy(x), stage=stage)
@@ -226,20 +253,35 @@ def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None =
             loss.backward()
             opt.step()
             seen += len(idx)
-            run_loss.append([float(l.detach()) for l in losses])
+            run_loss.append([float(loss.detach()) for loss in losses])
             n_done += 1
             if (it + 1) % 25 == 0:
                 ml = np.mean(run_loss, 0)
                 rate = seen / (time.time() - t0)
                 bar.set_postfix(loss=f"{ml.sum():.2f}", ips=f"{rate:.1f}")
-                metrics.write(json.dumps({"epoch": epoch + 1, "iter": it + 1, "stage": stage, "lr": opt.param_groups[0]["lr"],
-                                          "losses": [round(x, 4) for x in ml], "img_per_s": round(rate, 2)}) + "\n")
+                metrics.write(
+                    json.dumps(
+                        {
+                            "epoch": epoch + 1,
+                            "iter": it + 1,
+                            "stage": stage,
+                            "lr": opt.param_groups[0]["lr"],
+                            "losses": [round(x, 4) for x in ml],
+                            "img_per_s": round(rate, 2),
+                        }
+                    )
+                    + "\n"
+                )
                 metrics.flush()
                 run_loss = []
             if (it + 1) % cfg.ckpt_every == 0:
-                atomic_save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch, "iter": it + 1}, ck)
+                atomic_save(
+                    {"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch, "iter": it + 1}, ck
+                )
             if max_iters is not None and n_done >= max_iters:
-                atomic_save({"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch, "iter": it + 1}, ck)
+                atomic_save(
+                    {"model": model.state_dict(), "optim": opt.state_dict(), "epoch": epoch, "iter": it + 1}, ck
+                )
                 log.info("stopping after %d iterations (--max-iters)", n_done)
                 return
         epoch, it = epoch + 1, 0
@@ -255,35 +297,58 @@ def train(cfg: TrainConfig, out: Path, stages: set[int], max_iters: int | None =
 def concat_sets(sets: list[LandmarkSet]) -> LandmarkSet:
     if len(sets) == 1:
         return sets[0]
-    return LandmarkSet(sum((s.images for s in sets), []), np.concatenate([s.rois for s in sets]),
-                       np.concatenate([s.points for s in sets]), np.concatenate([s.visible for s in sets]),
-                       np.concatenate([s.known for s in sets]), np.concatenate([s.yaw for s in sets]),
-                       sum((s.names for s in sets), []))
+    return LandmarkSet(
+        sum((s.images for s in sets), []),
+        np.concatenate([s.rois for s in sets]),
+        np.concatenate([s.points for s in sets]),
+        np.concatenate([s.visible for s in sets]),
+        np.concatenate([s.known for s in sets]),
+        np.concatenate([s.yaw for s in sets]),
+        sum((s.names for s in sets), []),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m training.godp", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", nargs="?", default="train", choices=["train", "export"],
-                    help="train (default; resumes from OUT/last.pt) or export the shipped weights")
+    ap = argparse.ArgumentParser(
+        prog="python -m training.godp", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "command",
+        nargs="?",
+        default="train",
+        choices=["train", "export"],
+        help="train (default; resumes from OUT/last.pt) or export the shipped weights",
+    )
     ap.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, logs, config)")
     ap.add_argument("--width", type=float, default=TrainConfig.width, help="channel multiplier (paper: 1.0)")
     ap.add_argument("--K", type=int, default=3, help="yaw subspaces (paper: 3)")
-    ap.add_argument("--variant", default="godp", choices=["godp", "plain"],
-                    help="godp (both pathways, DSL) or plain (Table 7 ablation: DeconvNet + SL)")
+    ap.add_argument(
+        "--variant",
+        default="godp",
+        choices=["godp", "plain"],
+        help="godp (both pathways, DSL) or plain (Table 7 ablation: DeconvNet + SL)",
+    )
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--stages", default="1,2,3", help="stages to run, e.g. 1,2 to stop before stage 3")
     ap.add_argument("--extra", action="append", default=[], help="extra landmark set folder (renders); repeatable")
-    ap.add_argument("--extra-limit", type=int, default=0,
-                    help="use at most N faces of the extra sets (fixed random subset; 0: all)")
-    ap.add_argument("--epochs-per-stage", default=None,
-                    help="e.g. 3,2,2: epochs of stages 1-3 (default 3,3,3 as in the paper); may shorten a "
-                         "resumed run, the learning-rate cosine then continues over the new total")
+    ap.add_argument(
+        "--extra-limit", type=int, default=0, help="use at most N faces of the extra sets (fixed random subset; 0: all)"
+    )
+    ap.add_argument(
+        "--epochs-per-stage",
+        default=None,
+        help="e.g. 3,2,2: epochs of stages 1-3 (default 3,3,3 as in the paper); may shorten a "
+        "resumed run, the learning-rate cosine then continues over the new total",
+    )
     ap.add_argument("--aflw", default=str(DEFAULT_AFLW), help="aflw_crops folder")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (also changes a resumed run's)")
-    ap.add_argument("--p-lowres", type=float, default=None,
-                    help="probability of the low-resolution augmentation (shrink the 160 px crop to 35-80 %% and "
-                         "enlarge it back: small faces); also joins a resumed run (default: the run's own, 0 for new runs)")
+    ap.add_argument(
+        "--p-lowres",
+        type=float,
+        default=None,
+        help="probability of the low-resolution augmentation (shrink the 160 px crop to 35-80 %% and "
+        "enlarge it back: small faces); also joins a resumed run (default: the run's own, 0 for new runs)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=TrainConfig.lr_start, help="initial learning rate (paper: 1e-3)")
     ap.add_argument("--max-iters", type=int, default=None, help="stop after N iterations (pilot runs)")
@@ -291,16 +356,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dest", type=Path, default=None, help="export: weights file to write")
     a = ap.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        handlers=[logging.StreamHandler(), logging.FileHandler(a.out / "train.log")])
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        handlers=[logging.StreamHandler(), logging.FileHandler(a.out / "train.log")],
+    )
     if a.command == "export":
         export_checkpoint(a.out, a.epoch, a.dest)
         return 0
     if not Path(a.aflw, "annotations.jsonl").exists():
         log.error("no AFLW crops at %s: pass --aflw DIR (a SPEC landmark set)", a.aflw)
         return 2
-    cfg = TrainConfig(width=a.width, K=a.K, variant=a.variant, batch=a.batch, aflw_root=a.aflw, extra=a.extra,
-                      extra_limit=a.extra_limit, threads=a.threads, seed=a.seed, lr_start=a.lr)
+    cfg = TrainConfig(
+        width=a.width,
+        K=a.K,
+        variant=a.variant,
+        batch=a.batch,
+        aflw_root=a.aflw,
+        extra=a.extra,
+        extra_limit=a.extra_limit,
+        threads=a.threads,
+        seed=a.seed,
+        lr_start=a.lr,
+    )
     if a.p_lowres is not None:
         if not 0.0 <= a.p_lowres <= 1.0:
             log.error("--p-lowres is a probability in [0, 1], got %s", a.p_lowres)
@@ -326,8 +404,8 @@ def calibrate_visibility(run: Path, state_dict: dict, arch: dict) -> tuple[float
     accuracy) on the AFLW-crops validation split, from the unperturbed ROI."""
     import numpy as np
 
-    from landmarks.godp.decode import decode
     from facedata.splits import aflw_validation_images
+    from landmarks.godp.decode import decode
 
     cfg = json.loads((run / "config.json").read_text())
     model = GoDP(GodpConfig(**arch))
@@ -380,9 +458,16 @@ def export_checkpoint(run: Path, epoch: int | None = None, dest: Path | None = N
     vis_thr, vis_acc = calibrate_visibility(run, state["model"], arch)
     man = read_manifest(dest.parent)
     man["files"][dest.name] = record(
-        dest, config=arch, command=f"python -m training.godp --out {run} --width {cfg['width']} --K {cfg['K']}",
-        data=cfg, figures={**(val or {}), "visibility_balanced_accuracy_val": vis_acc},
-        visibility_threshold=vis_thr, epoch=ep, iter_in_epoch=int(state.get("iter", 0)), bytes=dest.stat().st_size)
+        dest,
+        config=arch,
+        command=f"python -m training.godp --out {run} --width {cfg['width']} --K {cfg['K']}",
+        data=cfg,
+        figures={**(val or {}), "visibility_balanced_accuracy_val": vis_acc},
+        visibility_threshold=vis_thr,
+        epoch=ep,
+        iter_in_epoch=int(state.get("iter", 0)),
+        bytes=dest.stat().st_size,
+    )
     if arch["variant"] == "godp":
         man["default"] = dest.name
     write_manifest(dest.parent, man)

@@ -5,6 +5,7 @@ the AFLW crops (pre-cropped, the image *is* the ROI) or face-profiling renders (
 3DDFA square of each line's ``box``). Coordinates follow :mod:`landmarks.godp.data` (160 px input,
 80 px score maps).
 """
+
 from __future__ import annotations
 
 import logging
@@ -46,12 +47,24 @@ class LandmarkSet:
 
     def subset(self, idx) -> "LandmarkSet":
         idx = np.asarray(idx)
-        return LandmarkSet([self.images[i] for i in idx], self.rois[idx], self.points[idx],
-                           self.visible[idx], self.known[idx], self.yaw[idx], [self.names[i] for i in idx])
+        return LandmarkSet(
+            [self.images[i] for i in idx],
+            self.rois[idx],
+            self.points[idx],
+            self.visible[idx],
+            self.known[idx],
+            self.yaw[idx],
+            [self.names[i] for i in idx],
+        )
 
 
-def load_landmark_set(root: str | Path, names: set[str] | None = None, exclude: set[str] | None = None,
-                      full_frame: bool = False, desc: str = "loading") -> LandmarkSet:
+def load_landmark_set(
+    root: str | Path,
+    names: set[str] | None = None,
+    exclude: set[str] | None = None,
+    full_frame: bool = False,
+    desc: str = "loading",
+) -> LandmarkSet:
     """Load a SPEC landmark set. ``full_frame``: the image *is* the ROI (pre-cropped sets such
     as ``aflw_crops``); otherwise the ROI is the 3DDFA square of each line's ``box``.
     An optional ``known`` key per line lists which invisible points have true coordinates
@@ -84,23 +97,29 @@ def load_landmark_set(root: str | Path, names: set[str] | None = None, exclude: 
         known.append(k)
         yaws.append(np.nan if r.get("yaw") is None else float(r["yaw"]))
         nm.append(r["image"])
-    return LandmarkSet(images, np.asarray(rois, np.float64).reshape(-1, 3), np.asarray(pts).reshape(-1, NUM_LANDMARKS, 2),
-                       np.asarray(vis).reshape(-1, NUM_LANDMARKS), np.asarray(known).reshape(-1, NUM_LANDMARKS),
-                       np.asarray(yaws, np.float64), nm)
+    return LandmarkSet(
+        images,
+        np.asarray(rois, np.float64).reshape(-1, 3),
+        np.asarray(pts).reshape(-1, NUM_LANDMARKS, 2),
+        np.asarray(vis).reshape(-1, NUM_LANDMARKS),
+        np.asarray(known).reshape(-1, NUM_LANDMARKS),
+        np.asarray(yaws, np.float64),
+        nm,
+    )
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    scale: float = 0.10        # ROI side * (1 + U(-s, s))
-    shift: float = 0.06        # ROI centre + U(-t, t) * side
-    rotate: float = 20.0       # degrees, applied with probability p_rotate
+    scale: float = 0.10  # ROI side * (1 + U(-s, s))
+    shift: float = 0.06  # ROI centre + U(-t, t) * side
+    rotate: float = 20.0  # degrees, applied with probability p_rotate
     p_rotate: float = 0.6
     p_mirror: float = 0.5
     p_blur: float = 0.25
     p_noise: float = 0.2
-    contrast: float = 0.35     # gain in [1-c, 1+c]
-    brightness: float = 25.0   # bias in [-b, b]
-    p_lowres: float = 0.0      # probability of a low-resolution copy (session 6; 0 keeps older runs' random stream)
+    contrast: float = 0.35  # gain in [1-c, 1+c]
+    brightness: float = 25.0  # bias in [-b, b]
+    p_lowres: float = 0.0  # probability of a low-resolution copy (0 keeps the random stream of runs without it)
     lowres: tuple[float, float] = (0.35, 0.8)  # the crop is shrunk to U(lo, hi) x 160 px and enlarged back
 
 
@@ -127,14 +146,16 @@ def make_sample(ds: LandmarkSet, i: int, rng: np.random.Generator | None, aug: A
         perm = np.asarray(AFLW19_MIRROR)
         pts, vis, known = pts[perm], vis[perm], known[perm]
         yaw = -yaw
-    crop = cv2.warpAffine(img, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    crop = cv2.warpAffine(img, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     x = crop.astype(np.float32)
     if rng is not None and aug.p_lowres > 0 and rng.random() < aug.p_lowres:
         # a small face (e.g. 50 px in a 128 px image) enlarged to the 160 px input: detail is lost
         side_px = max(8, int(round(INPUT * rng.uniform(*aug.lowres))))
-        x = cv2.resize(cv2.resize(x, (side_px, side_px), interpolation=cv2.INTER_AREA), (INPUT, INPUT),
-                       interpolation=cv2.INTER_LINEAR)
+        x = cv2.resize(
+            cv2.resize(x, (side_px, side_px), interpolation=cv2.INTER_AREA),
+            (INPUT, INPUT),
+            interpolation=cv2.INTER_LINEAR,
+        )
     if rng is not None:
         if rng.random() < aug.p_blur:
             x = cv2.GaussianBlur(x, (0, 0), rng.uniform(0.5, 1.6))

@@ -11,6 +11,7 @@ of the ROI side) and the log-scale error; the shipped ``W`` is then refitted on 
 The regressor depends on the GoDP weights: refit it when they change (the manifest records their
 sha256 and the refiner warns on a mismatch). Deterministic for a given seed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,14 +25,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-log = logging.getLogger("train_landmark_box")
+log = logging.getLogger("training.landmark_box")
 
 
 def collect(aflw: Path, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """GoDP points (n, 19, 2) on jittered ROIs of AFLW training crops and the true ROIs (n, 3)."""
+    from facedata.splits import aflw_validation_images
     from landmarks.godp.infer import GodpLandmarker
     from pipeline.imageio import load_image
-    from facedata.splits import aflw_validation_images
 
     val = aflw_validation_images()
     rows = [json.loads(line) for line in open(aflw / "annotations.jsonl")]
@@ -53,14 +54,17 @@ def collect(aflw: Path, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.detection.dpm import MODEL_DIR, load_manifest
-    from pipeline.manifest import write_manifest
-    from pipeline.detection.landmark_box import fit_box_regressor, roi_error, roi_from_landmarks
     from pipeline.atomic import atomic_write_bytes
+    from pipeline.detection.dpm import MODEL_DIR, load_manifest
+    from pipeline.detection.landmark_box import fit_box_regressor, roi_error, roi_from_landmarks
+    from pipeline.manifest import write_manifest
     from training.loaders import SHARED
 
-    ap = argparse.ArgumentParser(prog="python -m training.landmark_box", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m training.landmark_box",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--aflw-dir", type=Path, default=SHARED / "aflw_crops", help="AFLW crops (SPEC landmark set)")
     ap.add_argument("--models", type=Path, default=MODEL_DIR, help="detector model folder to write into")
     ap.add_argument("--n", type=int, default=1500, help="training crops to use [1500]")
@@ -89,14 +93,26 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_bytes(dest, buf.getvalue())
     man = load_manifest(a.models)
     man["landmark_box"] = {
-        "file": dest.name, "sha256": sha256_file(dest), "godp_sha256": load_model(None).weights_sha256,
-        "n": int(len(Y)), "ridge": a.ridge, "seed": a.seed,
-        "holdout_centre_error": round(err["centre"], 4), "holdout_log_scale_error": round(err["log_scale"], 4),
-        "holdout_n": err["n"], "seconds": round(time.time() - t0, 1),
-        "command": "python -m training.landmark_box " + " ".join(sys.argv[1:] if argv is None else argv)}
+        "file": dest.name,
+        "sha256": sha256_file(dest),
+        "godp_sha256": load_model(None).weights_sha256,
+        "n": int(len(Y)),
+        "ridge": a.ridge,
+        "seed": a.seed,
+        "holdout_centre_error": round(err["centre"], 4),
+        "holdout_log_scale_error": round(err["log_scale"], 4),
+        "holdout_n": err["n"],
+        "seconds": round(time.time() - t0, 1),
+        "command": "python -m training.landmark_box " + " ".join(sys.argv[1:] if argv is None else argv),
+    }
     write_manifest(a.models, man)
-    log.info("wrote %s: held-out centre error %.4f of the ROI side, log-scale error %.4f (n=%d)",
-             dest, err["centre"], err["log_scale"], err["n"])
+    log.info(
+        "wrote %s: held-out centre error %.4f of the ROI side, log-scale error %.4f (n=%d)",
+        dest,
+        err["centre"],
+        err["log_scale"],
+        err["n"],
+    )
     return 0
 
 

@@ -2,15 +2,25 @@
 
 The data come through :mod:`facedata` (paths, splits, readers); nothing here is used at run time.
 """
+
 from __future__ import annotations
 
 import json
+import logging
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facedata.paths import data_root, generated_path
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger("training.loaders")
 
 #: The data root of this process (``$GODP_DATA`` or ``../shared/data``).
 SHARED = data_root()
@@ -43,10 +53,57 @@ def mirrored_batches(crops: np.ndarray, batch: int, rng: np.random.Generator):
     crops with a random half mirrored left-right, the mirror flags)."""
     perm = rng.permutation(len(crops))
     for a in range(0, len(perm), batch):
-        idx = perm[a:a + batch]
+        idx = perm[a : a + batch]
         flip = rng.random(len(idx)) < 0.5
         mask = flip.reshape(-1, *([1] * (crops.ndim - 1)))
         yield idx, np.ascontiguousarray(np.where(mask, crops[idx][..., ::-1], crops[idx])), flip
+
+
+@dataclass
+class CropCnnConfig:
+    """What the crop CNN trainers (:mod:`training.bbox_cnn`, :mod:`training.face_check`) share: the
+    training schedule of :func:`train_crop_cnn` and the width of
+    :class:`pipeline.detection.bbox_cnn.BoxNet`. Each trainer's config adds its own fields."""
+
+    renders: int = 6000  # face-profiling renders sampled
+    aflw: int = 4000  # real AFLW training crops sampled
+    epochs: int = 6
+    batch: int = 128
+    lr: float = 2e-3  # Adam, weight decay 1e-4, cosine schedule over all steps
+    width: int = 16  # BoxNet channel width
+    seed: int = 0
+
+
+def train_crop_cnn(
+    net: torch.nn.Module,
+    crops: np.ndarray,
+    loss_of: Callable[[np.ndarray, np.ndarray, np.ndarray], torch.Tensor],
+    cfg: CropCnnConfig,
+    name: str = "train",
+) -> None:
+    """Train ``net`` in place on ``crops`` (N, ...) for ``cfg.epochs`` epochs of
+    :func:`mirrored_batches`: Adam (``cfg.lr``, weight decay 1e-4) with a cosine learning rate
+    over all steps; ``loss_of(indices, mirrored crops, mirror flags)`` returns the batch's scalar
+    loss tensor. The shuffling is seeded by ``cfg.seed`` (call ``torch.manual_seed`` before
+    building ``net`` for a deterministic run). Leaves ``net`` in eval mode."""
+    import torch
+
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    steps = cfg.epochs * math.ceil(len(crops) / cfg.batch)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    rng = np.random.default_rng(cfg.seed)
+    for ep in range(cfg.epochs):
+        net.train()
+        tot = 0.0
+        for idx, batch, flip in mirrored_batches(crops, cfg.batch, rng):
+            loss = loss_of(idx, batch, flip)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += float(loss.detach()) * len(idx)
+        log.info("%s: epoch %d/%d loss %.4f", name, ep + 1, cfg.epochs, tot / max(len(crops), 1))
+    net.eval()
 
 
 def load_gray(path: Path) -> np.ndarray | None:

@@ -9,6 +9,7 @@ weighted fusion (the ``resnet-3d`` template, weight w on the 2D cosine).
 
     python training/select_resnet3d.py --subjects 001-060
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,12 @@ def main() -> None:
     a = ap.parse_args()
     lo, hi = a.subjects.split("-")
     root = Path(a.data)
-    rows = [r for r in csv.DictReader(open(root / "manifest.csv")) if lo <= r["subject"] <= hi
-            and (r["role"] == "gallery" or "profile" in r["path"] or r["path"].endswith(("02.jpg", "03.jpg")))]
+    rows = [
+        r
+        for r in csv.DictReader(open(root / "manifest.csv"))
+        if lo <= r["subject"] <= hi
+        and (r["role"] == "gallery" or "profile" in r["path"] or r["path"].endswith(("02.jpg", "03.jpg")))
+    ]
     pipe = Pipeline(detector="dpm")
     net = DlibResnetDescriptor()
     feats: dict[str, list] = {"2d": [], "frontal-grey": [], "frontal": []}
@@ -59,7 +64,10 @@ def main() -> None:
     def rank1(s, probes):
         return 100.0 * np.mean([ids[int(np.argmax(s[p]))] == meta[p][0] for p in probes])
 
-    print(f"{len(rows)} images, {len(meta)} faces found; {len(gal)} gallery, {len(prof)} profile / {len(fron)} frontal probes")
+    print(
+        f"{len(rows)} images, {len(meta)} faces found; {len(gal)} gallery, "
+        f"{len(prof)} profile / {len(fron)} frontal probes"
+    )
     print(f"{'template':32s} {'profile':>8s} {'frontal':>8s}")
     for k in S:
         print(f"{k:32s} {rank1(S[k], prof):8.1f} {rank1(S[k], fron):8.1f}")

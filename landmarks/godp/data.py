@@ -5,12 +5,12 @@ The network sees a 160x160 gray input (:data:`INPUT`) and outputs 80x80 score ma
 pixels, centres aligned). The training loader (landmark sets, augmentation, batches) is
 ``training.godp_data``.
 """
+
 from __future__ import annotations
 
 import logging
 
 import numpy as np
-
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +35,3 @@ def yaw_subspace(yaw: float | np.ndarray, K: int = 3, edge: float = 30.0):
         return np.where(yaw < -edge, 0, np.where(yaw > edge, 2, 1)).astype(np.int64)
     edges = np.linspace(-90, 90, K + 1)[1:-1]
     return np.digitize(yaw, edges).astype(np.int64)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-

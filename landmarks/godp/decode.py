@@ -6,6 +6,7 @@ precision by the probability-weighted centroid of the ``(2r+1)^2`` window around
 The peak probability is the point's score; the subspace with the most mass is the face's
 predicted yaw subspace.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,7 +20,7 @@ def decode(logits: torch.Tensor, K: int, L: int, radius: int = 1):
     B, C, H, W = logits.shape
     prob = logits.softmax(1)
     per = prob[:, : K * L].view(B, K, L, H, W)
-    lm = per.sum(1)                                                    # (B, L, H, W)
+    lm = per.sum(1)  # (B, L, H, W)
     subspace = per.sum((2, 3, 4)).argmax(1)
     flat = lm.view(B, L, H * W)
     score, idx = flat.max(-1)
@@ -27,10 +28,10 @@ def decode(logits: torch.Tensor, K: int, L: int, radius: int = 1):
     k = 2 * radius + 1
     # probability-weighted centroid of the window around the peak
     padded = F.pad(lm, (radius, radius, radius, radius))
-    win = padded.unfold(2, k, 1).unfold(3, k, 1)                     # (B, L, H, W, k, k)
+    win = padded.unfold(2, k, 1).unfold(3, k, 1)  # (B, L, H, W, k, k)
     bi = torch.arange(B)[:, None].expand(B, L)
     li = torch.arange(L)[None, :].expand(B, L)
-    w = win[bi, li, py.long(), px.long()]                             # (B, L, k, k)
+    w = win[bi, li, py.long(), px.long()]  # (B, L, k, k)
     offs = torch.arange(-radius, radius + 1, dtype=torch.float32)
     tot = w.sum((-1, -2)).clamp_min(1e-12)
     dx = (w.sum(-2) * offs).sum(-1) / tot

@@ -13,6 +13,7 @@ the K maps of each landmark are summed, the argmax refined to sub-pixel precisio
 median taken over the ROIs. A point is reported visible when its median peak probability is
 at least ``visibility_threshold``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,9 +36,17 @@ class GodpLandmarker:
 
     name = "godp"
 
-    def __init__(self, weights: str | None = None, n_rois: int = 16, scale_jitter: float = 0.05,
-                 shift_jitter: float = 0.03, visibility_threshold: float | None = None, threads: int | None = None,
-                 flip: bool = False, model=None):
+    def __init__(
+        self,
+        weights: str | None = None,
+        n_rois: int = 16,
+        scale_jitter: float = 0.05,
+        shift_jitter: float = 0.03,
+        visibility_threshold: float | None = None,
+        threads: int | None = None,
+        flip: bool = False,
+        model=None,
+    ):
         if threads:
             torch.set_num_threads(threads)
         # ``model``: an already built GoDP (e.g. a training run's checkpoint) instead of shipped weights
@@ -49,8 +58,10 @@ class GodpLandmarker:
         self.scale_jitter, self.shift_jitter = scale_jitter, shift_jitter
         self.visibility_threshold = visibility_threshold
         # gallery caches key on this: retrained weights invalidate cached signatures
-        self.cache_token = (f"{getattr(self.model, 'weights_sha256', 'unshipped')[:16]}-r{n_rois}-v{visibility_threshold:.4f}"
-                            + ("-flip" if self.flip else ""))
+        self.cache_token = (
+            f"{getattr(self.model, 'weights_sha256', 'unshipped')[:16]}-r{n_rois}-v{visibility_threshold:.4f}"
+            + ("-flip" if self.flip else "")
+        )
 
     @torch.no_grad()
     def predict_rois(self, image: np.ndarray, boxes: list[Box]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -62,8 +73,9 @@ class GodpLandmarker:
         crops, mats = [], []
         flipped = np.array([self.flip and j % 2 == 1 for j in range(self.n_rois)] * len(boxes), bool)
         for box in boxes:
-            for j, roi in enumerate(perturbed_rois(roi_from_box(box), self.n_rois, self.scale_jitter,
-                                                   self.shift_jitter)):
+            for j, roi in enumerate(
+                perturbed_rois(roi_from_box(box), self.n_rois, self.scale_jitter, self.shift_jitter)
+            ):
                 m = roi.matrix(INPUT)
                 if self.flip and j % 2 == 1:
                     m = (_FLIP @ np.vstack([m, [0.0, 0.0, 1.0]]))[:2]
@@ -91,8 +103,15 @@ class GodpLandmarker:
         for p_r, s_r, k_r, box in zip(pts, score, sub, boxes):
             s = np.median(s_r, axis=0).astype(np.float64)
             k = int(np.bincount(k_r, minlength=self.model.cfg.K).argmax())
-            res.append(Landmarks(points=np.median(p_r, axis=0), visible=s >= self.visibility_threshold, scores=s,
-                                 yaw_subspace=k, box=tuple(map(float, box))))
+            res.append(
+                Landmarks(
+                    points=np.median(p_r, axis=0),
+                    visible=s >= self.visibility_threshold,
+                    scores=s,
+                    yaw_subspace=k,
+                    box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+                )
+            )
         return res
 
     def predict(self, image: np.ndarray, box: Box) -> Landmarks:

@@ -17,6 +17,7 @@ Eq. 7 of the GoDP paper, per score-map tensor ``Psi`` of ``K*L+1`` channels::
 
 The sum is divided by the batch size (a per-image sum, as Caffe's un-normalised loss).
 """
+
 from __future__ import annotations
 
 import math
@@ -41,19 +42,25 @@ class LossParams:
 #: Tables 2-6, indexed [stage][loss] with the loss order of GoDP.forward:
 #: stage 1: SL, P-DSL1, P-DSL2; stages 2-3: SL, P-DSL1, R-DSL1, P-DSL2, R-DSL2.
 PAPER_SCHEDULE: dict[int, list[LossParams]] = {
-    1: [LossParams(0.005, 0.1, 1, 0.2, "SL"),
+    1: [
         LossParams(0.005, 0.1, 1, 0.2, "SL"),
-        LossParams(0.005, 0.1, 1, 0.2, "SL")],
-    2: [LossParams(0.005, 0.1, 1, 0.2, "SL"),
+        LossParams(0.005, 0.1, 1, 0.2, "SL"),
+        LossParams(0.005, 0.1, 1, 0.2, "SL"),
+    ],
+    2: [
+        LossParams(0.005, 0.1, 1, 0.2, "SL"),
         LossParams(0.001, 0.2, 3, 0.1, "SL"),
         LossParams(0.01, 0.05, 1, 0.3, "SL"),
         LossParams(0.001, 0.2, 3, 0.1, "SL"),
-        LossParams(0.01, 0.05, 1, 0.3, "SL")],
-    3: [LossParams(0.005, 0.1, 1, 0.2, "SL"),
+        LossParams(0.01, 0.05, 1, 0.3, "SL"),
+    ],
+    3: [
+        LossParams(0.005, 0.1, 1, 0.2, "SL"),
         LossParams(0.001, 0.15, 3, 0.6, "DSL"),
         LossParams(0.01, 0.05, 1.5, 1.0, "DSL"),
         LossParams(0.001, 0.15, 3, 0.6, "DSL", all_points=True),
-        LossParams(0.01, 0.05, 1.5, 1.0, "DSL", all_points=True)],
+        LossParams(0.01, 0.05, 1.5, 1.0, "DSL", all_points=True),
+    ],
 }
 
 
@@ -71,7 +78,9 @@ class Targets:
     subspace: torch.Tensor
 
 
-def keypoint_pixels(points: torch.Tensor, labelled: torch.Tensor, size: tuple[int, int]):
+def keypoint_pixels(
+    points: torch.Tensor, labelled: torch.Tensor, size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Rounded integer pixel of each labelled point inside the map: (ix, iy, ok)."""
     H, W = size
     ix = torch.round(points[..., 0]).long()
@@ -94,13 +103,19 @@ def class_targets(ix, iy, ok, subspace, L: int, num_classes: int, size) -> torch
     B = ix.shape[0]
     H, W = size
     tgt = torch.full((B, H, W), num_classes - 1, dtype=torch.long, device=ix.device)
-    b, l = torch.nonzero(ok, as_tuple=True)
-    tgt[b, iy[b, l], ix[b, l]] = subspace[b] * L + l
+    b, lm = torch.nonzero(ok, as_tuple=True)  # batch index, landmark index
+    tgt[b, iy[b, lm], ix[b, lm]] = subspace[b] * L + lm
     return tgt
 
 
-def pixel_weights(logits: torch.Tensor, t: Targets, p: LossParams, L: int,
-                  near_thresh: float = 3.0, generator: torch.Generator | None = None):
+def pixel_weights(
+    logits: torch.Tensor,
+    t: Targets,
+    p: LossParams,
+    L: int,
+    near_thresh: float = 3.0,
+    generator: torch.Generator | None = None,
+):
     """The mask-times-weight map ``m * w`` of Eq. 7 and the class targets, both (B, H, W)."""
     B, C, H, W = logits.shape
     size = (H, W)
@@ -108,8 +123,8 @@ def pixel_weights(logits: torch.Tensor, t: Targets, p: LossParams, L: int,
     ix, iy, ok = keypoint_pixels(t.points, labelled, size)
     tgt = class_targets(ix, iy, ok, t.subspace, L, C, size)
     is_kp = tgt != C - 1
-    dist = distance_maps(ix, iy, ok, size)                      # (B, L, H, W)
-    d_near = dist.min(1).values                                  # (B, H, W), inf if none
+    dist = distance_maps(ix, iy, ok, size)  # (B, L, H, W)
+    d_near = dist.min(1).values  # (B, H, W), inf if none
     near = (d_near <= near_thresh) & ~is_kp
     far = ~near & ~is_kp
     r = torch.rand((B, H, W), generator=generator, device=logits.device)
@@ -118,7 +133,7 @@ def pixel_weights(logits: torch.Tensor, t: Targets, p: LossParams, L: int,
         w_bg = torch.full((B, H, W), p.beta, device=logits.device)
     elif p.kind == "DSL":
         # distance to the key-point of the highest-scoring foreground class at each pixel
-        top = logits[:, : C - 1].argmax(1) % L                    # (B, H, W) landmark index
+        top = logits[:, : C - 1].argmax(1) % L  # (B, H, W) landmark index
         # distance to *any* labelled position of that landmark: use all known coordinates so
         # that an occluded point with known position still anchors the distance
         if p.all_points:  # the labelled points are the known ones: reuse their distances
@@ -135,12 +150,18 @@ def pixel_weights(logits: torch.Tensor, t: Targets, p: LossParams, L: int,
     return w, tgt
 
 
-def dsl_loss(logits: torch.Tensor, t: Targets, p: LossParams, L: int,
-             near_thresh: float = 3.0, generator: torch.Generator | None = None) -> torch.Tensor:
+def dsl_loss(
+    logits: torch.Tensor,
+    t: Targets,
+    p: LossParams,
+    L: int,
+    near_thresh: float = 3.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Eq. 7 on one score-map tensor ``logits`` (B, K*L+1, H, W); a scalar (per-image sum, batch mean)."""
     with torch.no_grad():
         w, tgt = pixel_weights(logits.detach(), t, p, L, near_thresh, generator)
-    nll = F.cross_entropy(logits, tgt, reduction="none")        # (B, H, W)
+    nll = F.cross_entropy(logits, tgt, reduction="none")  # (B, H, W)
     return (w * nll).sum() / logits.shape[0]
 
 
@@ -150,10 +171,10 @@ def mpk_mpb(logits: torch.Tensor, t: Targets, L: int, K: int) -> tuple[float, fl
     summed K maps, and mean background probability at non-key-point pixels."""
     B, C, H, W = logits.shape
     prob = logits.softmax(1)
-    lm = prob[:, : K * L].view(B, K, L, H, W).sum(1)             # (B, L, H, W)
+    lm = prob[:, : K * L].view(B, K, L, H, W).sum(1)  # (B, L, H, W)
     ix, iy, ok = keypoint_pixels(t.points, t.visible, (H, W))
-    b, l = torch.nonzero(ok, as_tuple=True)
-    mpk = lm[b, l, iy[b, l], ix[b, l]].mean().item() if len(b) else float("nan")
+    b, li = torch.nonzero(ok, as_tuple=True)  # batch index, landmark index
+    mpk = lm[b, li, iy[b, li], ix[b, li]].mean().item() if len(b) else float("nan")
     tgt = class_targets(ix, iy, ok, t.subspace, L, C, (H, W))
     bg = tgt == C - 1
     mpb = prob[:, C - 1][bg].mean().item()

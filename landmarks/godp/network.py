@@ -34,6 +34,7 @@ Layout (our reading of Fig. 2, fixed in SPEC section 3):
 The ``stage`` argument of :meth:`GoDP.forward` mirrors the training schedule: in stage 1 only
 the shallow proposals exist (3 losses), from stage 2 on all five outputs are produced.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -78,8 +79,11 @@ class ConvGroup(nn.Sequential):
     def __init__(self, cin: int, cout: int, n: int):
         layers: list[nn.Module] = []
         for i in range(n):
-            layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1, bias=False),
-                       nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            ]
         super().__init__(*layers)
 
 
@@ -89,13 +93,18 @@ class ProposalConverter(nn.Module):
     def __init__(self, cin: int, hidden: int, cout: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(cin, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
-            nn.Conv2d(hidden, hidden, 3, padding=1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU(inplace=True),
+            nn.Conv2d(cin, hidden, 3, padding=1, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU(inplace=True),
             nn.Conv2d(hidden, hidden, 3, padding=1),
             nn.ReLU(inplace=True),
         )
         self.convert = nn.Conv2d(hidden, cout, 1)
         nn.init.zeros_(self.convert.weight)  # start as the identity update Psi_t = Psi_{t-1}
+        assert self.convert.bias is not None  # nn.Conv2d's default bias=True
         nn.init.zeros_(self.convert.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,16 +120,23 @@ class RefineConverter(nn.Module):
         super().__init__()
         self.conv = nn.Conv2d(cfeat + cpsi, cpsi, 1)
         nn.init.zeros_(self.conv.weight)  # start as the identity update Psi_t = Psi_{t-1}
+        assert self.conv.bias is not None  # nn.Conv2d's default bias=True
         nn.init.zeros_(self.conv.bias)
 
     def forward(self, feat: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-        small = F.adaptive_avg_pool2d(psi, feat.shape[-2:])
+        small = F.adaptive_avg_pool2d(psi, (feat.shape[-2], feat.shape[-1]))
         delta = self.conv(torch.cat([feat, small], 1))
         return F.interpolate(delta, size=psi.shape[-2:], mode="bilinear", align_corners=False)
 
 
 class GoDP(nn.Module):
     """The GoDP network (see module docstring)."""
+
+    mean: torch.Tensor  # input normalisation buffers (register_buffer in __init__)
+    std: torch.Tensor
+    # set by landmarks.godp.weights.load_model on shipped weights (absent on a fresh network)
+    weights_sha256: str
+    visibility_threshold: float
 
     def __init__(self, cfg: GodpConfig = GodpConfig()):
         super().__init__()
@@ -134,14 +150,14 @@ class GoDP(nn.Module):
         self.g1, self.g2 = ConvGroup(1, c1, 2), ConvGroup(c1, c2, 2)
         self.g3, self.g4, self.g5 = ConvGroup(c2, c3, 3), ConvGroup(c3, c4, 3), ConvGroup(c4, c4, 3)
         # decoder
-        self.g6 = ConvGroup(c4, c4, 3)           # 5x5 -> unpool(idx5) -> 10
-        self.g7 = ConvGroup(c4, c4, 3)           # 10 -> unpool(idx4) -> 20
+        self.g6 = ConvGroup(c4, c4, 3)  # 5x5 -> unpool(idx5) -> 10
+        self.g7 = ConvGroup(c4, c4, 3)  # 10 -> unpool(idx4) -> 20
         self.plain = cfg.variant == "plain"
         if cfg.variant not in ("godp", "plain"):
             raise ValueError(f"unknown GoDP variant {cfg.variant!r}")
         self.g8 = ConvGroup(c4 if self.plain else c4 + c4, c3, 3)  # 20 (+ G4 hyperlink) -> unpool -> 40
-        self.g9 = ConvGroup(c3, c2, 2)           # 40 -> unpool(idx2) -> 80
-        self.g10 = ConvGroup(c2, c1, 2)          # 80 (no unpool)
+        self.g9 = ConvGroup(c3, c2, 2)  # 40 -> unpool(idx2) -> 80
+        self.g10 = ConvGroup(c2, c1, 2)  # 80 (no unpool)
         if self.plain:
             self.score = nn.Conv2d(c1, C, 1)
             return
@@ -172,20 +188,20 @@ class GoDP(nn.Module):
         f5 = self.g5(p4)
         p5, i5 = F.max_pool2d(f5, 2, return_indices=True)
 
-        f6 = self.g6(p5)                                                   # 5x5 (deepest)
-        f7 = self.g7(F.max_unpool2d(f6, i5, 2, output_size=f5.shape[-2:]))  # 10x10 (deep)
-        u7 = F.max_unpool2d(f7, i4, 2, output_size=f4.shape[-2:])
-        f8 = self.g8(u7 if self.plain else torch.cat([u7, f4], 1))          # 20x20, hyperlink G4
-        f9 = self.g9(F.max_unpool2d(f8, i3, 2, output_size=f3.shape[-2:]))   # 40x40 (shallow)
-        f10 = self.g10(F.max_unpool2d(f9, i2, 2, output_size=f2.shape[-2:]))  # 80x80 (shallow)
+        f6 = self.g6(p5)  # 5x5 (deepest)
+        f7 = self.g7(F.max_unpool2d(f6, i5, (2, 2), output_size=f5.shape[-2:]))  # 10x10 (deep)
+        u7 = F.max_unpool2d(f7, i4, (2, 2), output_size=f4.shape[-2:])
+        f8 = self.g8(u7 if self.plain else torch.cat([u7, f4], 1))  # 20x20, hyperlink G4
+        f9 = self.g9(F.max_unpool2d(f8, i3, (2, 2), output_size=f3.shape[-2:]))  # 40x40 (shallow)
+        f10 = self.g10(F.max_unpool2d(f9, i2, (2, 2), output_size=f2.shape[-2:]))  # 80x80 (shallow)
 
         if self.plain:
             return [self.score(f10)]
         size = f10.shape[-2:]
-        psi = self.g14(f8)                                                      # Eq. 3
+        psi = self.g14(f8)  # Eq. 3
         psi = F.interpolate(psi, scale_factor=2, mode="bilinear", align_corners=False)  # U1
-        psi0 = F.interpolate(psi, size=size, mode="bilinear", align_corners=False)      # U2
-        psi1 = psi0 + self.g12(torch.cat([f10, psi0], 1))                       # Eq. 4-6
+        psi0 = F.interpolate(psi, size=size, mode="bilinear", align_corners=False)  # U2
+        psi1 = psi0 + self.g12(torch.cat([f10, psi0], 1))  # Eq. 4-6
         if stage >= 2:
             psi2 = psi1 + self.g15(f7, psi1)
         else:

@@ -5,6 +5,7 @@ Weights live in ``landmarks/godp/weights/`` as safetensors files (no pickle), li
 training command, the epoch and the validation figures. :func:`load_model` refuses a file whose
 sha256 differs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,12 @@ EMPTY_MANIFEST: dict[str, Any] = {"default": None, "files": {}}
 def read_manifest(folder: Path | None = None) -> dict:
     """The GoDP weights manifest of ``folder`` (default :data:`WEIGHTS_DIR`); an empty one
     (no default, no files) when the folder has none yet."""
-    return manifests.read_manifest(WEIGHTS_DIR if folder is None else folder, what="GoDP weights",
-                                   command="python -m training.godp export --out RUN", empty=EMPTY_MANIFEST)
+    return manifests.read_manifest(
+        WEIGHTS_DIR if folder is None else folder,
+        what="GoDP weights",
+        command="python -m training.godp export --out RUN",
+        empty=EMPTY_MANIFEST,
+    )
 
 
 def load_model(name: str | None = None) -> GoDP:
@@ -40,7 +45,8 @@ def load_model(name: str | None = None) -> GoDP:
     if not name or name not in man["files"]:
         raise ModelFileError(
             "no trained GoDP weights are shipped in landmarks/godp/weights (see MANIFEST.json); "
-            "train them with `python -m training.godp` or use --landmarker dlib")
+            "train them with `python -m training.godp` or use --landmarker dlib"
+        )
     entry = manifests.entry(folder, name, manifest=man)
     path = manifests.verified_path(folder, entry, "GoDP weights")
     cfg = GodpConfig(**entry["config"])
@@ -48,8 +54,9 @@ def load_model(name: str | None = None) -> GoDP:
     state = load_file(str(path))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ModelFileError(f"GoDP weights {path} do not fit the network (missing {missing[:3]}, "
-                             f"unexpected {unexpected[:3]})")
+        raise ModelFileError(
+            f"GoDP weights {path} do not fit the network (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     model.eval()
     model.visibility_threshold = entry.get("visibility_threshold", 0.05)
     model.weights_sha256 = entry["sha256"]

@@ -15,6 +15,7 @@ so the refined box is (cx' -+ w'/2, cy' -+ h'/2) with max(w', h') = side'. Train
 ``python -m training.bbox_cnn`` (detector outputs on training images vs their
 ground-truth boxes; parameters in ``models/bbox_cnn.safetensors`` with a sha256 in the manifest).
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,8 @@ from torch import nn
 from pipeline.detection.boxes import square_of
 from pipeline.types import Detection
 
-SIZE = 64        # crop side (px)
-CONTEXT = 1.5    # crop side / detector box side
+SIZE = 64  # crop side (px)
+CONTEXT = 1.5  # crop side / detector box side
 
 
 class BoxNet(nn.Module):
@@ -41,14 +42,19 @@ class BoxNet(nn.Module):
         chans = [in_channels, width, 2 * width, 4 * width, 6 * width]
         layers = []
         for a, b in zip(chans[:-1], chans[1:]):
-            layers += [nn.Conv2d(a, b, 3, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True),
-                       nn.MaxPool2d(2)]
+            layers += [
+                nn.Conv2d(a, b, 3, padding=1, bias=False),
+                nn.BatchNorm2d(b),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(chans[-1] * 16, 128), nn.ReLU(inplace=True),
-                                  nn.Linear(128, outputs))
+        self.head = nn.Sequential(
+            nn.Flatten(), nn.Linear(chans[-1] * 16, 128), nn.ReLU(inplace=True), nn.Linear(128, outputs)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.features(x)                      # (B, C, 4, 4)
+        f = self.features(x)  # (B, C, 4, 4)
         return self.head(f)
 
 
@@ -61,8 +67,13 @@ def crop_for(gray: np.ndarray, box, context: float = CONTEXT) -> np.ndarray:
 
     cx, cy, s = square_of(box)
     m = Roi(cx, cy, context * max(s, 1.0)).matrix(SIZE)
-    return cv2.warpAffine(gray, m, (SIZE, SIZE), flags=cv2.INTER_AREA if s * context > 2 * SIZE else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        gray,
+        m,
+        (SIZE, SIZE),
+        flags=cv2.INTER_AREA if s * context > 2 * SIZE else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
 
 
 def crops_for(gray: np.ndarray, box, contexts=(CONTEXT,)) -> np.ndarray:
@@ -75,8 +86,9 @@ def encode(det_box, gt_box) -> np.ndarray:
     cx, cy, s = square_of(det_box)
     x0, y0, x1, y1 = gt_box
     w, h = x1 - x0, y1 - y0
-    return np.array([((x0 + x1) / 2 - cx) / s, ((y0 + y1) / 2 - cy) / s, math.log(max(w, h) / s),
-                     math.log(h / w)], np.float32)
+    return np.array(
+        [((x0 + x1) / 2 - cx) / s, ((y0 + y1) / 2 - cy) / s, math.log(max(w, h) / s), math.log(h / w)], np.float32
+    )
 
 
 def decode(det_box, t) -> tuple[float, float, float, float]:
@@ -110,8 +122,13 @@ class BboxCnnRefiner:
         from pipeline.manifest import verified_path
 
         model_dir = Path(MODEL_DIR if model_dir is None else model_dir)
-        entry = manifest_entry(model_dir, "refiner", manifest=load_manifest(model_dir), what="detector",
-                               command="python -m training.bbox_cnn")
+        entry = manifest_entry(
+            model_dir,
+            "refiner",
+            manifest=load_manifest(model_dir),
+            what="detector",
+            command="python -m training.bbox_cnn",
+        )
         path = verified_path(model_dir, entry, "bbox-cnn weights")
         from safetensors.torch import load_file
 

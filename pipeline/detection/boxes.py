@@ -1,6 +1,7 @@
 """Box geometry shared by the detectors, the refiner, their training and the benchmarks.
 
 Boxes are ``(x0, y0, x1, y1)`` in pixels (SPEC section 1)."""
+
 from __future__ import annotations
 
 
@@ -49,6 +50,8 @@ def box_matches(det_box, gt_box) -> bool:
     of the two is within [0.5, 2] (a test that does not depend on a detector's box convention)."""
     if not centre_inside(det_box, gt_box):
         return False
-    r = ((max((det_box[2] - det_box[0]) * (det_box[3] - det_box[1]), 1e-9)
-          / max((gt_box[2] - gt_box[0]) * (gt_box[3] - gt_box[1]), 1e-9)) ** 0.5)
+    r = (
+        max((det_box[2] - det_box[0]) * (det_box[3] - det_box[1]), 1e-9)
+        / max((gt_box[2] - gt_box[0]) * (gt_box[3] - gt_box[1]), 1e-9)
+    ) ** 0.5
     return 0.5 <= r <= 2.0

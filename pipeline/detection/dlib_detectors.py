@@ -6,6 +6,7 @@ context around the face, so when nothing is found on the image as given, it is p
 ``pad`` (fraction of its size) with the edge colour and searched again, and the boxes are
 mapped back (SPEC section 2).
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,7 +38,7 @@ def _upsample_for(image: np.ndarray, min_face: int, native: int) -> int:
         size *= 2
         up += 1
     # never blow small images past ~4 Mpx
-    while up > 0 and image.shape[0] * image.shape[1] * 4 ** up > 4e6:
+    while up > 0 and image.shape[0] * image.shape[1] * 4**up > 4e6:
         up -= 1
     return up
 
@@ -55,8 +56,10 @@ class _PaddedRetry:
         found = self._run(image)
         if not found and self.pad > 0:
             img, dx, dy = pad_image(image, self.pad)
-            found = [Detection((d.box[0] - dx, d.box[1] - dy, d.box[2] - dx, d.box[3] - dy), d.score, d.view)
-                     for d in self._run(img)]
+            found = [
+                Detection((d.box[0] - dx, d.box[1] - dy, d.box[2] - dx, d.box[3] - dy), d.score, d.view)
+                for d in self._run(img)
+            ]
         return sorted(found, key=lambda d: -d.score)
 
 
@@ -80,9 +83,14 @@ class DlibHogDetector(_PaddedRetry):
     def _run(self, img: np.ndarray) -> list[Detection]:
         up = _upsample_for(img, self.min_face, 80)
         rects, scores, idx = self._det.run(img, up, self.threshold)
-        return [Detection((r.left(), r.top(), r.right() + 1, r.bottom() + 1), float(s),
-                          self.VIEWS[int(i)] if 0 <= int(i) < len(self.VIEWS) else None)
-                for r, s, i in zip(rects, scores, idx)]
+        return [
+            Detection(
+                (r.left(), r.top(), r.right() + 1, r.bottom() + 1),
+                float(s),
+                self.VIEWS[int(i)] if 0 <= int(i) < len(self.VIEWS) else None,
+            )
+            for r, s, i in zip(rects, scores, idx)
+        ]
 
 
 class DlibMmodDetector(_PaddedRetry):
@@ -101,5 +109,8 @@ class DlibMmodDetector(_PaddedRetry):
         if min(img.shape[:2]) < self.min_face:
             return []  # no face of min_face px fits (and dlib's CNN refuses inputs smaller than its filters)
         up = _upsample_for(img, self.min_face, 80)
-        return [Detection((d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1),
-                          float(d.confidence), None) for d in self._det(img, up) if d.confidence >= self.threshold]
+        return [
+            Detection((d.rect.left(), d.rect.top(), d.rect.right() + 1, d.rect.bottom() + 1), float(d.confidence), None)
+            for d in self._det(img, up)
+            if d.confidence >= self.threshold
+        ]

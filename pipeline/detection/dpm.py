@@ -39,6 +39,7 @@ a large face suppress the face itself (on AFLW2000-3D dev, with one up-sampled p
 candidates is a usable face box for 70 % of faces, without up-sampling for 84 %).
 Images smaller than ``min_face`` give no faces.
 """
+
 from __future__ import annotations
 
 import logging
@@ -92,7 +93,7 @@ def upsample_levels(shape: tuple[int, int], min_face: int, window: int, max_pixe
     while size < window * 0.95 and up < 2:
         size *= 2
         up += 1
-    while up > 0 and shape[0] * shape[1] * 4 ** up > max_pixels:
+    while up > 0 and shape[0] * shape[1] * 4**up > max_pixels:
         up -= 1
     return up
 
@@ -110,8 +111,14 @@ class DpmDetector:
     #: proposals, the false ones rejected by the landmark check (see ``pipeline.detection.verify``)
     proposal_threshold: float | None = -0.6
 
-    def __init__(self, min_face: int = 40, threshold: float = 0.0, pad: float = 0.25,
-                 model_dir: str | Path = MODEL_DIR, nms_iou: float = 0.5):
+    def __init__(
+        self,
+        min_face: int = 40,
+        threshold: float = 0.0,
+        pad: float = 0.25,
+        model_dir: str | Path = MODEL_DIR,
+        nms_iou: float = 0.5,
+    ):
         import dlib
 
         self.min_face, self.threshold, self.pad = int(min_face), float(threshold), float(pad)
@@ -127,8 +134,9 @@ class DpmDetector:
             self._dets.append(dlib.fhog_object_detector(str(path)))
             self.views.append(view)
         # gallery caches key on this: retrained templates invalidate cached signatures
-        self.cache_token = ("-".join(man["files"][v]["sha256"][:8] for v in self.views)
-                            + f"-t{self.threshold:g}-n{self.nms_iou:g}")
+        self.cache_token = (
+            "-".join(man["files"][v]["sha256"][:8] for v in self.views) + f"-t{self.threshold:g}-n{self.nms_iou:g}"
+        )
 
     def _run(self, gray: np.ndarray) -> list[Detection]:
         import dlib
@@ -139,10 +147,17 @@ class DpmDetector:
         up = upsample_levels((h, w), self.min_face, self.window)
         found = []
         for level in sorted({0, up}):
-            rects, scores, idx = dlib.fhog_object_detector.run_multiple(self._dets, gray, upsample_num_times=level,
-                                                                        adjust_threshold=self.threshold)
-            found += [Detection((float(r.left()), float(r.top()), float(r.right() + 1), float(r.bottom() + 1)),
-                                float(s), self.views[int(i)]) for r, s, i in zip(rects, scores, idx)]
+            rects, scores, idx = dlib.fhog_object_detector.run_multiple(
+                self._dets, gray, upsample_num_times=level, adjust_threshold=self.threshold
+            )
+            found += [
+                Detection(
+                    (float(r.left()), float(r.top()), float(r.right() + 1), float(r.bottom() + 1)),
+                    float(s),
+                    self.views[int(i)],
+                )
+                for r, s, i in zip(rects, scores, idx)
+            ]
         return nms(found, self.nms_iou)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
@@ -153,6 +168,8 @@ class DpmDetector:
         found = self._run(gray)
         if not found and self.pad > 0 and min(gray.shape) >= self.min_face:
             img, dx, dy = pad_image(gray, self.pad)
-            found = [Detection((d.box[0] - dx, d.box[1] - dy, d.box[2] - dx, d.box[3] - dy), d.score, d.view)
-                     for d in self._run(np.ascontiguousarray(img))]
+            found = [
+                Detection((d.box[0] - dx, d.box[1] - dy, d.box[2] - dx, d.box[3] - dy), d.score, d.view)
+                for d in self._run(np.ascontiguousarray(img))
+            ]
         return sorted(found, key=lambda d: -d.score)

@@ -22,6 +22,7 @@ landmark confidence (``pipeline.detection.verify``). Training: ``python -m
 training.face_check`` (candidates of the shipped proposal + re-centring steps on
 face-profiling renders, AFLW training crops and non-face images).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,8 +51,13 @@ class FaceCheck:
         from pipeline.manifest import verified_path
 
         model_dir = MODEL_DIR if model_dir is None else Path(model_dir)
-        spec = manifest_entry(model_dir, entry, manifest=load_manifest(model_dir), what="detector",
-                              command=f"python -m training.face_check --entry {entry}")
+        spec = manifest_entry(
+            model_dir,
+            entry,
+            manifest=load_manifest(model_dir),
+            what="detector",
+            command=f"python -m training.face_check --entry {entry}",
+        )
         path = verified_path(model_dir, spec, "face-check weights")
         self.contexts = tuple(float(c) for c in spec.get("contexts", [CONTEXT]))
         self.net = BoxNet(int(spec.get("width", 16)), outputs=1, in_channels=len(self.contexts))

@@ -17,6 +17,7 @@ points crowd to one side of its head box). ``W`` is fitted by ridge regression
 (``python -m training.landmark_box``). The returned box is the square of side
 ``side / sqrt(2)`` about ``(cx, cy)``, i.e. the AFLW-style box whose 3DDFA ROI is that square.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -64,9 +65,18 @@ def roi_error(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """Mean centre error (fraction of the true side) and mean abs log-scale error of ROIs (N, 3)."""
     pred, true = np.asarray(pred, float), np.asarray(true, float)
     centre = np.linalg.norm(pred[:, :2] - true[:, :2], axis=1) / true[:, 2]
-    return {"centre": float(centre.mean()), "log_scale": float(np.abs(np.log(pred[:, 2] / true[:, 2])).mean()),
-            "n": int(len(true))}
+    return {
+        "centre": float(centre.mean()),
+        "log_scale": float(np.abs(np.log(pred[:, 2] / true[:, 2])).mean()),
+        "n": int(len(true)),
+    }
 
 
-__all__ = ["N_FEATURES", "layout_features", "fit_box_regressor", "roi_from_landmarks", "box_from_landmarks",
-           "roi_error"]
+__all__ = [
+    "N_FEATURES",
+    "layout_features",
+    "fit_box_regressor",
+    "roi_from_landmarks",
+    "box_from_landmarks",
+    "roi_error",
+]

@@ -1,4 +1,5 @@
 """Box refinement stage. ``none``: the identity baseline (the detector box is used as is)."""
+
 from __future__ import annotations
 
 import numpy as np

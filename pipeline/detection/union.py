@@ -14,9 +14,11 @@ a ``min_face`` face fills its ~80 px window (``mmod_enlarge``): on the 128 px UH
 whose faces are ~50-70 px, MMOD otherwise adds nothing. Only as a fallback: enlarging every image
 that has room (e.g. the 256 px set) lets MMOD's boxes crowd dpm's out of the verifier's pool and
 loses faces there. Its boxes (tight, dlib convention) are put first in the score order (score = best
-dpm score + 1 + MMOD confidence, view ``"mmod"``), so a verifying refiner's pool of best-scoring candidates always holds them; the refiner re-centres
-every candidate on its landmarks, so the box convention does not matter there.
+dpm score + 1 + MMOD confidence, view ``"mmod"``), so a verifying refiner's pool of best-scoring
+candidates always holds them; the refiner re-centres every candidate on its landmarks, so the box
+convention does not matter there.
 """
+
 from __future__ import annotations
 
 from pipeline.detection.dpm import DpmDetector
@@ -32,8 +34,14 @@ class DpmMmodDetector:
 
     MMOD_WINDOW = 80  # px: the smallest face dlib's MMOD CNN finds without up-sampling
 
-    def __init__(self, min_face: int = 40, threshold: float = 0.0, mmod_max_pixels: int = 250_000,
-                 mmod_enlarge: bool = True, model_dir=None):
+    def __init__(
+        self,
+        min_face: int = 40,
+        threshold: float = 0.0,
+        mmod_max_pixels: int = 250_000,
+        mmod_enlarge: bool = True,
+        model_dir=None,
+    ):
         from pipeline.detection.dlib_detectors import DlibMmodDetector
         from pipeline.detection.dpm import MODEL_DIR
 
@@ -42,8 +50,9 @@ class DpmMmodDetector:
         self.min_face = int(min_face)
         self.mmod_max_pixels = int(mmod_max_pixels)
         self.mmod_enlarge = bool(mmod_enlarge)
-        self.cache_token = (f"{self.dpm.cache_token}+mmod-{self.mmod_max_pixels}"
-                            + ("-upfallback" if self.mmod_enlarge else ""))
+        self.cache_token = f"{self.dpm.cache_token}+mmod-{self.mmod_max_pixels}" + (
+            "-upfallback" if self.mmod_enlarge else ""
+        )
 
     def mmod_scales(self, height: int, width: int) -> tuple[float, float | None]:
         """Factors MMOD's copies of a ``height`` x ``width`` image are resized by: the first pass
@@ -60,7 +69,10 @@ class DpmMmodDetector:
         h, w = image.shape[:2]
         interp = cv2.INTER_AREA if k < 1.0 else cv2.INTER_LINEAR
         copy = cv2.resize(image, (max(1, round(w * k)), max(1, round(h * k))), interpolation=interp)
-        return [Detection(tuple(v / k for v in d.box), d.score, d.view) for d in self.mmod.detect(copy)]
+        return [
+            Detection((d.box[0] / k, d.box[1] / k, d.box[2] / k, d.box[3] / k), d.score, d.view)
+            for d in self.mmod.detect(copy)
+        ]
 
     def _mmod(self, image) -> list[Detection]:
         first, up = self.mmod_scales(*image.shape[:2])

@@ -42,6 +42,7 @@ component (e.g. the dpm view) of the candidate it came from. The pipeline then t
 confident* face instead of the largest. Models: ``pipeline/detection/models/MANIFEST.json``
 (``landmark_box``, ``face_check``, ``part_check``; each records the GoDP sha256 it was fitted for).
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,14 +52,15 @@ import numpy as np
 
 from pipeline.detection.boxes import iou, nested
 from pipeline.imageio import to_gray_u8
-from pipeline.types import Detection
+from pipeline.types import Box, Detection
 
 log = logging.getLogger(__name__)
+
 
 def landmark_confidence(scores: np.ndarray, top: int = 10) -> float:
     """Mean of the ``top`` highest per-landmark peak probabilities (19,) -> [0, 1]."""
     s = np.sort(np.asarray(scores, dtype=np.float64))
-    return float(s[-min(top, len(s)):].mean())
+    return float(s[-min(top, len(s)) :].mean())
 
 
 def load_regressor(model_dir: Path | None = None) -> tuple[np.ndarray, dict]:
@@ -69,8 +71,13 @@ def load_regressor(model_dir: Path | None = None) -> tuple[np.ndarray, dict]:
     from pipeline.manifest import verified_path
 
     model_dir = Path(MODEL_DIR if model_dir is None else model_dir)
-    entry = manifest_entry(model_dir, "landmark_box", manifest=load_manifest(model_dir), what="detector",
-                           command="python -m training.landmark_box")
+    entry = manifest_entry(
+        model_dir,
+        "landmark_box",
+        manifest=load_manifest(model_dir),
+        what="detector",
+        command="python -m training.landmark_box",
+    )
     path = verified_path(model_dir, entry, "landmark-box regressor")
     with np.load(path, allow_pickle=False) as z:
         W = np.asarray(z["W"], dtype=np.float64)
@@ -87,9 +94,20 @@ class LandmarkVerifyRefiner:
     #: and keeps the most confident face, not the largest
     ranks_by_score = True
 
-    def __init__(self, candidates: int = 4, largest: int = 3, iterations: int = 2, min_confidence: float = 0.65,
-                 merge_iou: float = 0.5, model_dir=None, landmarker=None, face_check: bool = True,
-                 floor: float | None = None, resolve_nested: bool = False, part_veto: bool = False):
+    def __init__(
+        self,
+        candidates: int = 4,
+        largest: int = 3,
+        iterations: int = 2,
+        min_confidence: float = 0.65,
+        merge_iou: float = 0.5,
+        model_dir=None,
+        landmarker=None,
+        face_check: bool = True,
+        floor: float | None = None,
+        resolve_nested: bool = False,
+        part_veto: bool = False,
+    ):
         from landmarks.godp.infer import GodpLandmarker
         from pipeline.detection.bbox_cnn import BboxCnnRefiner
         from pipeline.detection.face_check import FaceCheck
@@ -103,13 +121,23 @@ class LandmarkVerifyRefiner:
         self.check = FaceCheck(model_dir) if face_check else None
         # opt-in, so a manifest without 'part_check' is an error that says how to train it
         self.part = FaceCheck(model_dir, entry="part_check") if part_veto else None
-        for sha, fix in ((entry.get("godp_sha256"), "the landmark-box regressor was fitted for other GoDP weights; "
-                          "refit it with 'python -m training.landmark_box'"),
-                         (self.check and self.check.godp_sha256, "the face check was trained with other GoDP "
-                          "weights; retrain it with 'python -m training.face_check'"),
-                         (self.part and self.part.godp_sha256, "the part check was trained with other GoDP "
-                          "weights; retrain it with 'python -m training.face_check --entry "
-                          "part_check ...' (train_state/README.md)")):
+        for sha, fix in (
+            (
+                entry.get("godp_sha256"),
+                "the landmark-box regressor was fitted for other GoDP weights; "
+                "refit it with 'python -m training.landmark_box'",
+            ),
+            (
+                self.check and self.check.godp_sha256,
+                "the face check was trained with other GoDP weights; retrain it with 'python -m training.face_check'",
+            ),
+            (
+                self.part and self.part.godp_sha256,
+                "the part check was trained with other GoDP "
+                "weights; retrain it with 'python -m training.face_check --entry "
+                "part_check ...' (training/face_check.py)",
+            ),
+        ):
             if sha and sha != self.godp.model.weights_sha256:
                 log.warning(fix)
         if floor is not None:  # overrides the check's trained floor (or min_confidence without the check)
@@ -117,10 +145,12 @@ class LandmarkVerifyRefiner:
         else:
             self.floor = self.min_confidence if self.check is None else self.check.floor
         check = "none" if self.check is None else self.check.cache_token
-        self.cache_token = (f"c{self.candidates}l{self.largest}i{self.iterations}f{self.floor:g}"
-                            f"{'n' if self.resolve_nested else ''}-"
-                            f"{entry['sha256'][:12]}-{self.boxnet.cache_token[:12]}-{self.godp.model.weights_sha256[:12]}"
-                            f"-check{check}" + ("" if self.part is None else f"-part{self.part.cache_token}"))
+        self.cache_token = (
+            f"c{self.candidates}l{self.largest}i{self.iterations}f{self.floor:g}"
+            f"{'n' if self.resolve_nested else ''}-"
+            f"{entry['sha256'][:12]}-{self.boxnet.cache_token[:12]}-{self.godp.model.weights_sha256[:12]}"
+            f"-check{check}" + ("" if self.part is None else f"-part{self.part.cache_token}")
+        )
 
     def _pool(self, dets: list[Detection]) -> list[Detection]:
         best = sorted(dets, key=lambda d: -d.score)[: self.candidates]
@@ -140,7 +170,7 @@ class LandmarkVerifyRefiner:
             lms = self.godp.predict_batch(gray, boxes)
         return boxes, lms
 
-    def scored(self, image: np.ndarray, dets: list[Detection]) -> list[tuple[float, float, tuple, str]]:
+    def scored(self, image: np.ndarray, dets: list[Detection]) -> list[tuple[float, float, Box, str | None]]:
         """Every pooled candidate re-centred and scored: ``(landmark confidence, p(face), box, view)``,
         most confident first (p(face) is the landmark confidence itself without the check)."""
         pool = self._pool(dets)
@@ -150,7 +180,10 @@ class LandmarkVerifyRefiner:
         boxes, lms = self.converge(gray, pool)
         conf = np.array([landmark_confidence(lm.scores) for lm in lms])
         prob = conf if self.check is None else self.check.probability(gray, boxes, conf)
-        out = [(float(c), float(p), tuple(float(v) for v in b), d.view) for c, p, b, d in zip(conf, prob, boxes, pool)]
+        out: list[tuple[float, float, Box, str | None]] = [
+            (float(c), float(p), (float(b[0]), float(b[1]), float(b[2]), float(b[3])), d.view)
+            for c, p, b, d in zip(conf, prob, boxes, pool)
+        ]
         return sorted(out, key=lambda t: -t[0])
 
     def verify(self, image: np.ndarray, dets: list[Detection], min_confidence: float | None = None) -> list[Detection]:
@@ -168,7 +201,9 @@ class LandmarkVerifyRefiner:
         prob = self.part.probability(gray, [d.box for d in faces], np.array([d.score for d in faces]))
         return veto_parts(faces, prob, self.part.floor)
 
-    def select(self, scored: list[tuple[float, float, tuple, str]], min_confidence: float | None = None) -> list[Detection]:
+    def select(
+        self, scored: list[tuple[float, float, Box, str | None]], min_confidence: float | None = None
+    ) -> list[Detection]:
         """The faces among :meth:`scored` candidates: p(face) >= the floor (or ``min_confidence``),
         in their landmark-confidence order, a candidate dropped when it overlaps a kept one by IoU >
         ``merge_iou``; with ``resolve_nested``, a candidate nested with a kept face
@@ -191,14 +226,16 @@ class LandmarkVerifyRefiner:
         return self.verify(image, [detection], min_confidence=-1.0)[0]
 
 
-
 def veto_parts(faces: list[Detection], part_prob, floor: float) -> list[Detection]:
     """Step 5 of the module docstring: ``faces`` (best first) with their part-check probabilities
     ``part_prob`` (N,); while the first face is nested inside a *bigger* later face
     (:func:`pipeline.detection.boxes.nested`) and its probability is below ``floor``, it is dropped.
     Returns the remaining faces, in order."""
     pairs = list(zip(faces, (float(p) for p in part_prob)))
-    while len(pairs) > 1 and pairs[0][1] < floor and any(
-            nested(pairs[0][0].box, o.box) and pairs[0][0].area < o.area for o, _ in pairs[1:]):
+    while (
+        len(pairs) > 1
+        and pairs[0][1] < floor
+        and any(nested(pairs[0][0].box, o.box) and pairs[0][0].area < o.area for o, _ in pairs[1:])
+    ):
         pairs = pairs[1:]
     return [d for d, _ in pairs]

@@ -13,6 +13,7 @@ settings are read where they are used, so change them on their own module
 (``pipeline.gallery.enrol.CHECKPOINT_SECONDS``, ``pipeline.gallery.layout.MAX_GALLERY_WARN``); the
 copies here are for reading only.
 """
+
 from pipeline.gallery.cache import (
     CACHE_FORMAT,
     CACHE_VERSION,
@@ -30,8 +31,22 @@ from pipeline.gallery.layout import MAX_GALLERY_WARN, SUSPECT_IDENTITY_NAMES, sc
 from pipeline.gallery.lock import cache_lock
 
 __all__ = [
-    "CACHE_FORMAT", "CACHE_VERSION", "CHECKPOINT_SECONDS", "DEFAULT_CACHE_NAME", "MAX_GALLERY_WARN",
-    "SUSPECT_IDENTITY_NAMES", "CacheEntry", "CacheInvalid", "CacheRecord", "Gallery", "cache_lock",
-    "default_cache_path", "enroll", "file_sha256", "pipeline_cache_key", "read_cache", "scan_gallery",
+    "CACHE_FORMAT",
+    "CACHE_VERSION",
+    "CHECKPOINT_SECONDS",
+    "DEFAULT_CACHE_NAME",
+    "MAX_GALLERY_WARN",
+    "SUSPECT_IDENTITY_NAMES",
+    "CacheEntry",
+    "CacheInvalid",
+    "CacheRecord",
+    "Gallery",
+    "cache_lock",
+    "default_cache_path",
+    "enroll",
+    "file_sha256",
+    "pipeline_cache_key",
+    "read_cache",
+    "scan_gallery",
     "write_cache",
 ]

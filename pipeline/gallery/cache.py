@@ -20,6 +20,7 @@ temp file in the same folder, fsync, ``os.replace``), so a reader sees the old c
 one, never a partial one. :func:`read_cache` rejects a corrupt, truncated, wrong-version or
 (with ``key``) stale file with :class:`CacheInvalid`.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -107,25 +108,31 @@ def read_cache(path: str | Path, key: str | None = None) -> list[CacheRecord]:
         raise CacheInvalid(f"unreadable ({type(e).__name__}: {e})") from e
     d, r = meta.get("dim"), meta.get("n_regions")
     entries = meta.get("entries")
-    if (vectors.dtype != np.float32 or vectors.ndim != 2 or masks.dtype != np.float32 or masks.ndim != 2
-            or masks.shape[0] != vectors.shape[0] or (len(vectors) and (vectors.shape[1] != d or masks.shape[1] != r))
-            or not isinstance(entries, list)):
+    if (
+        vectors.dtype != np.float32
+        or vectors.ndim != 2
+        or masks.dtype != np.float32
+        or masks.ndim != 2
+        or masks.shape[0] != vectors.shape[0]
+        or (len(vectors) and (vectors.shape[1] != d or masks.shape[1] != r))
+        or not isinstance(entries, list)
+    ):
         raise CacheInvalid("arrays do not match the metadata")
     if not np.all(np.isfinite(vectors)):
         raise CacheInvalid("non-finite template values")
     out = []
     try:
-        for e in entries:
-            if e["status"] == "ok":
-                row = int(e["row"])
+        for ent in entries:
+            if ent["status"] == "ok":
+                row = int(ent["row"])
                 if not 0 <= row < len(vectors):
                     raise CacheInvalid("entry row out of range")
-                ce = CacheEntry("ok", "", vectors[row].copy(), masks[row].copy() if e.get("has_mask") else None)
-            elif e["status"] == "failed":
-                ce = CacheEntry("failed", str(e.get("message", "")))
+                ce = CacheEntry("ok", "", vectors[row].copy(), masks[row].copy() if ent.get("has_mask") else None)
+            elif ent["status"] == "failed":
+                ce = CacheEntry("failed", str(ent.get("message", "")))
             else:
-                raise CacheInvalid(f"unknown entry status {e['status']!r}")
-            out.append(CacheRecord(str(e["path"]), str(e["identity"]), str(e["sha256"]), ce))
+                raise CacheInvalid(f"unknown entry status {ent['status']!r}")
+            out.append(CacheRecord(str(ent["path"]), str(ent["identity"]), str(ent["sha256"]), ce))
     except CacheInvalid:
         raise
     except (KeyError, TypeError, ValueError) as e:
@@ -139,7 +146,11 @@ def write_cache(path: str | Path, key: str, info: dict, records: list[CacheRecor
     Raises :class:`GalleryError` when the ``ok`` entries' masks differ in length, OSError when
     the file cannot be written."""
     oks = [r for r in records if r.entry.status == "ok"]
-    d = int(oks[0].entry.vector.shape[0]) if oks else 0
+    d = 0
+    if oks:
+        v0 = oks[0].entry.vector
+        assert v0 is not None, "an 'ok' cache entry always carries its vector"
+        d = int(v0.shape[0])
     rs = {int(r.entry.mask.shape[0]) for r in oks if r.entry.mask is not None}
     if len(rs) > 1:
         raise GalleryError(f"the descriptor returned masks of different lengths {sorted(rs)}")
@@ -148,8 +159,15 @@ def write_cache(path: str | Path, key: str, info: dict, records: list[CacheRecor
     masks = np.ones((len(oks), r_), dtype=np.float32)
     entries, row = [], 0
     for rec in records:
-        e = {"path": rec.path, "identity": rec.identity, "sha256": rec.sha256, "status": rec.entry.status,
-             "message": rec.entry.message, "row": -1, "has_mask": False}
+        e = {
+            "path": rec.path,
+            "identity": rec.identity,
+            "sha256": rec.sha256,
+            "status": rec.entry.status,
+            "message": rec.entry.message,
+            "row": -1,
+            "has_mask": False,
+        }
         if rec.entry.status == "ok":
             vectors[row] = rec.entry.vector
             if rec.entry.mask is not None:
@@ -158,10 +176,16 @@ def write_cache(path: str | Path, key: str, info: dict, records: list[CacheRecor
             e["row"] = row
             row += 1
         entries.append(e)
-    meta = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "key": key, "pipeline": info, "dim": d,
-            "n_regions": r_, "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "entries": entries}
+    meta = {
+        "format": CACHE_FORMAT,
+        "version": CACHE_VERSION,
+        "key": key,
+        "pipeline": info,
+        "dim": d,
+        "n_regions": r_,
+        "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "entries": entries,
+    }
     buf = io.BytesIO()
-    np.savez(buf, meta=np.array([json.dumps(meta, ensure_ascii=False).encode("utf-8")]), vectors=vectors,
-             masks=masks)
+    np.savez(buf, meta=np.array([json.dumps(meta, ensure_ascii=False).encode("utf-8")]), vectors=vectors, masks=masks)
     atomic_write_bytes(path, buf.getvalue())

@@ -18,6 +18,7 @@ templates carry per-region visibility masks, only the jointly visible regions ar
 Several images of one identity are **fused by the maximum** score over that identity's images
 (one good gallery image is enough), or by their mean (``fusion="mean"``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -75,16 +76,23 @@ def pipeline_cache_key(pipe: Pipeline) -> tuple[str, dict]:
     desc = pipe.descriptor
     tokens = {"descriptor": _stage_token(desc)}
     detecting = not pipe.config.cropped
-    for kind, needed in (("detector", detecting), ("refiner", detecting),
-                         ("landmarker", getattr(desc, "needs_landmarks", True)),
-                         ("fitter", getattr(desc, "needs_3d", True))):
+    for kind, needed in (
+        ("detector", detecting),
+        ("refiner", detecting),
+        ("landmarker", getattr(desc, "needs_landmarks", True)),
+        ("fitter", getattr(desc, "needs_3d", True)),
+    ):
         if needed:
             try:
                 tokens[kind] = _stage_token(pipe._stage(kind))
             except FaceError:  # not built / no weights: describing will report it properly
                 tokens[kind] = None
-    info = {"config": pipe.config.to_dict(), "descriptor_class": f"{type(desc).__module__}.{type(desc).__qualname__}",
-            "stage_versions": tokens, "cache_version": CACHE_VERSION}
+    info = {
+        "config": pipe.config.to_dict(),
+        "descriptor_class": f"{type(desc).__module__}.{type(desc).__qualname__}",
+        "stage_versions": tokens,
+        "cache_version": CACHE_VERSION,
+    }
     text = json.dumps(info, sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest(), json.loads(text)
 
@@ -138,8 +146,9 @@ class Gallery:
     @property
     def index(self):
         if self._index is None:
-            self._index = make_index(self.index_kind, self.vectors, self.groups, len(self.names), self.masks,
-                                     self.fusion)
+            self._index = make_index(
+                self.index_kind, self.vectors, self.groups, len(self.names), self.masks, self.fusion
+            )
         return self._index
 
     def match(self, vector: np.ndarray, top_k: int = 5, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
@@ -160,12 +169,14 @@ def _describe(pipe: Pipeline, path: Path) -> CacheEntry:
         if e.exit_code == 2:
             raise
         msg = str(e)
-        return CacheEntry("failed", msg[len(str(path)) + 2:] if msg.startswith(f"{path}: ") else msg)
+        return CacheEntry("failed", msg[len(str(path)) + 2 :] if msg.startswith(f"{path}: ") else msg)
     except Exception as e:  # noqa: BLE001 - one odd image must not end a long enrollment
         log.debug("internal error on gallery image %s", path, exc_info=True)
-        return CacheEntry("failed", f"internal error: {type(e).__name__}: {e} (not cached; -vv shows the traceback)",
-                          transient=True)
+        return CacheEntry(
+            "failed", f"internal error: {type(e).__name__}: {e} (not cached; -vv shows the traceback)", transient=True
+        )
     sig = face.signature
+    assert sig is not None  # run(until="describe") describes every face
     v = np.asarray(sig.vector, dtype=np.float32).reshape(-1)
     if v.size == 0 or not np.all(np.isfinite(v)) or not np.linalg.norm(v) > 0:
         return CacheEntry("failed", "the descriptor returned an empty or invalid template")
@@ -173,8 +184,14 @@ def _describe(pipe: Pipeline, path: Path) -> CacheEntry:
     return CacheEntry("ok", "", normalise_rows(v), mask)
 
 
-def enroll(pipe: Pipeline, root: str | Path, progress: bool = True, cache: str | Path | None = "auto",
-           fusion: str = "max", lock_timeout: float | None = 600.0) -> Gallery:
+def enroll(
+    pipe: Pipeline,
+    root: str | Path,
+    progress: bool = True,
+    cache: str | Path | None = "auto",
+    fusion: str = "max",
+    lock_timeout: float | None = 600.0,
+) -> Gallery:
     """Describe every gallery image (the largest face of each), reusing cached signatures.
 
     cache: ``"auto"`` (``DIR/.godp-cache.npz``), a path, or None (no cache). lock_timeout:
@@ -190,8 +207,8 @@ def enroll(pipe: Pipeline, root: str | Path, progress: bool = True, cache: str |
     cache_path = None if cache is None else default_cache_path(root) if cache == "auto" else Path(cache)
     key, info = pipeline_cache_key(pipe)
     stats = {"images": len(items), "cached": 0, "described": 0, "failed": 0, "removed": 0, "unhashable": 0}
-    with (cache_lock(cache_path, lock_timeout) if cache_path is not None else _no_lock()) as writable:
-        old = []
+    with cache_lock(cache_path, lock_timeout) if cache_path is not None else _no_lock() as writable:
+        old: list[CacheRecord] = []
         if cache_path is not None:
             old, _ = _load_records(cache_path, key)
         known = {r.sha256: r.entry for r in old}
@@ -213,11 +230,18 @@ def enroll(pipe: Pipeline, root: str | Path, progress: bool = True, cache: str |
                 todo.append((len(records), ident, path, sha))
                 records.append(None)
         current = {(r.path, r.sha256) for r in records if r is not None} | {
-            (p.relative_to(root).as_posix(), s) for _, _, p, s in todo}
+            (p.relative_to(root).as_posix(), s) for _, _, p, s in todo
+        }
         stats["removed"] = sum((r.path, r.sha256) not in current for r in old)
         if cache_path is not None:
-            log.info("gallery %s: %d images, %d from the cache %s, %d to describe", root, len(items),
-                     stats["cached"], cache_path, len(todo))
+            log.info(
+                "gallery %s: %d images, %d from the cache %s, %d to describe",
+                root,
+                len(items),
+                stats["cached"],
+                cache_path,
+                len(todo),
+            )
         last_save = time.monotonic()
         bar = tqdm(todo, desc="enrolling gallery", unit="img", disable=not progress or not todo)
         for slot, ident, path, sha in bar:
@@ -227,18 +251,23 @@ def enroll(pipe: Pipeline, root: str | Path, progress: bool = True, cache: str |
                 known[sha] = entry
                 stats["described"] += 1
             records[slot] = CacheRecord(path.relative_to(root).as_posix(), ident, sha, entry)
-            if writable and time.monotonic() - last_save > CHECKPOINT_SECONDS:
+            # writable: the cache lock is held, so there is a cache_path (_no_lock yields False)
+            if writable and cache_path is not None and time.monotonic() - last_save > CHECKPOINT_SECONDS:
                 _save(cache_path, key, info, [r for r in records if r is not None and not r.entry.transient])
                 last_save = time.monotonic()
         done = [r for r in records if r is not None]
         keep = [r for r in done if not r.entry.transient]
         changed = [(r.path, r.identity, r.sha256) for r in keep] != [(r.path, r.identity, r.sha256) for r in old]
-        if writable and changed:
+        if writable and changed and cache_path is not None:
             _save(cache_path, key, info, keep)
-    vecs, masks, ids, paths = [], [], [], []
+    vecs: list[np.ndarray] = []
+    masks: list[np.ndarray | None] = []
+    ids: list[str] = []
+    paths: list[str] = []
     for rec in done:
         full = root / rec.path
         if rec.entry.status == "ok":
+            assert rec.entry.vector is not None  # an "ok" entry always carries its vector
             vecs.append(rec.entry.vector)
             masks.append(rec.entry.mask)
             ids.append(rec.identity)
@@ -248,9 +277,16 @@ def enroll(pipe: Pipeline, root: str | Path, progress: bool = True, cache: str |
     for p, msg in failures:
         log.warning("gallery image skipped: %s: %s", p, msg)
     stats.update(templates=len(vecs), failed=len(failures))
-    log.info("gallery: %d templates of %d identities (%d from the cache, %d described, %d failed, %d removed "
-             "from the cache)", len(vecs), len(set(ids)), stats["cached"], stats["described"], len(failures),
-             stats["removed"])
+    log.info(
+        "gallery: %d templates of %d identities (%d from the cache, %d described, %d failed, %d removed "
+        "from the cache)",
+        len(vecs),
+        len(set(ids)),
+        stats["cached"],
+        stats["described"],
+        len(failures),
+        stats["removed"],
+    )
     if not vecs:
         raise GalleryError(f"no gallery image of {root} could be enrolled (see the warnings above)")
     dims = {v.shape[0] for v in vecs}

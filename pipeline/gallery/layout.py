@@ -6,6 +6,7 @@ mixed. Hidden files (names starting with ``.``, such as the signature cache) and
 ignored. Identity names are the folder name or the file stem as written (spaces and dots are kept:
 ``J. Doe.jpg`` -> ``J. Doe``) and are case-sensitive.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,8 +36,9 @@ def scan_gallery(root: str | Path) -> list[tuple[str, Path]]:
     Raises :class:`GalleryError` when ``root`` is not a folder or holds no image."""
     root = Path(root)
     if not root.is_dir():
-        raise GalleryError(f"gallery {root} is not a folder; give a folder of <identity>/ sub-folders "
-                           f"or <identity>.jpg files")
+        raise GalleryError(
+            f"gallery {root} is not a folder; give a folder of <identity>/ sub-folders or <identity>.jpg files"
+        )
     real_root = root.resolve()
     items: list[tuple[str, Path]] = []
     for p in sorted(root.iterdir()):
@@ -50,8 +52,13 @@ def scan_gallery(root: str | Path) -> list[tuple[str, Path]]:
                         log.warning("%s: skipped, a symlink back into the gallery (%s)", p, target)
                         continue
                 if p.name.lower() in SUSPECT_IDENTITY_NAMES:
-                    log.warning("%s: enrolled as ONE identity named %r; if it is a gallery or probe folder itself, "
-                                "pass --gallery %s instead", p, p.name, p)
+                    log.warning(
+                        "%s: enrolled as ONE identity named %r; if it is a gallery or probe folder itself, "
+                        "pass --gallery %s instead",
+                        p,
+                        p.name,
+                        p,
+                    )
                 for q in sorted(p.rglob("*")):
                     if q.is_file() and is_image_path(q) and not q.name.startswith("."):
                         items.append((p.name, q))
@@ -66,8 +73,13 @@ def scan_gallery(root: str | Path) -> list[tuple[str, Path]]:
         raise GalleryError(f"gallery {root} holds no images (expected <identity>/*.jpg or <identity>.jpg)")
     _warn_case_clashes(sorted({i for i, _ in items}))
     if len(items) > MAX_GALLERY_WARN:
-        log.warning("gallery %s holds %d images (more than %d): enrollment and exact search will be slow; "
-                    "consider --index faiss", root, len(items), MAX_GALLERY_WARN)
+        log.warning(
+            "gallery %s holds %d images (more than %d): enrollment and exact search will be slow; "
+            "consider --index faiss",
+            root,
+            len(items),
+            MAX_GALLERY_WARN,
+        )
     return items
 
 

@@ -15,6 +15,7 @@ A process that waits longer than the timeout (``enroll(lock_timeout=600 s)``) go
 saving. When the lock file cannot be created or locked (a read-only gallery), the caller is told
 so and does not write the cache; an existing cache is still read.
 """
+
 from __future__ import annotations
 
 import logging
@@ -76,11 +77,18 @@ def _acquire(cache_path: Path, timeout: float | None) -> FileLock | None:
             lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout), poll_interval=POLL_SECONDS)
             return lock
         except Timeout:
-            log.warning("the gallery cache %s stayed locked by another process for %.0f s; continuing "
-                        "without saving new signatures", cache_path, timeout)
+            log.warning(
+                "the gallery cache %s stayed locked by another process for %.0f s; continuing "
+                "without saving new signatures",
+                cache_path,
+                timeout,
+            )
             return None
     except (OSError, NotImplementedError) as e:  # NotImplementedError: flock unsupported (older filelock)
-        log.warning("cannot write the gallery cache at %s (%s); continuing without caching new signatures "
-                    "(use --cache PATH to keep the cache elsewhere)", cache_path,
-                    getattr(e, "strerror", None) or e)
+        log.warning(
+            "cannot write the gallery cache at %s (%s); continuing without caching new signatures "
+            "(use --cache PATH to keep the cache elsewhere)",
+            cache_path,
+            getattr(e, "strerror", None) or e,
+        )
         return None

@@ -1,13 +1,13 @@
 """benchmarks/uhdb31_rank1.py on a two-subject manifest made from the fixtures (the JSON fields
 the report relies on, recomputable rank-1), and the detection benchmark's matching rule."""
+
 import csv
 import json
 import subprocess
 import sys
 
-from PIL import Image
-
 from conftest import FIXTURES, REPO
+from PIL import Image
 
 
 def test_uhdb31_rank1_json_on_a_tiny_manifest(tmp_path):
@@ -17,16 +17,33 @@ def test_uhdb31_rank1_json_on_a_tiny_manifest(tmp_path):
         (tmp_path / subj).mkdir()
         img.save(tmp_path / subj / "gallery.png")
         img.transpose(Image.FLIP_LEFT_RIGHT).save(tmp_path / subj / "probe.png")
-        rows += [{"path": f"{subj}/gallery.png", "subject": subj, "yaw": 0, "pitch": 0, "role": "gallery"},
-                 {"path": f"{subj}/probe.png", "subject": subj, "yaw": 30, "pitch": 0, "role": "probe"}]
+        rows += [
+            {"path": f"{subj}/gallery.png", "subject": subj, "yaw": 0, "pitch": 0, "role": "gallery"},
+            {"path": f"{subj}/probe.png", "subject": subj, "yaw": 30, "pitch": 0, "role": "probe"},
+        ]
     with open(tmp_path / "manifest.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     out = tmp_path / "r.json"
-    r = subprocess.run([sys.executable, "benchmarks/uhdb31_rank1.py", "--data", str(tmp_path), "--landmarker", "dlib",
-                        "--descriptor", "lbp", "--json", str(out)], capture_output=True, text=True, cwd=REPO,
-                       timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/uhdb31_rank1.py",
+            "--data",
+            str(tmp_path),
+            "--landmarker",
+            "dlib",
+            "--descriptor",
+            "lbp",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-1500:]
     res = json.loads(out.read_text())
     s = res["summary"]
@@ -46,9 +63,9 @@ def test_detection_match_rule():
 
     gt = (100.0, 100.0, 200.0, 220.0)
     assert matches((110.0, 110.0, 190.0, 200.0), gt)
-    assert not matches((300.0, 300.0, 400.0, 400.0), gt)          # centre outside
-    assert not matches((145.0, 155.0, 155.0, 165.0), gt)          # far too small
-    assert not matches((0.0, 0.0, 330.0, 330.0), gt)              # far too large
+    assert not matches((300.0, 300.0, 400.0, 400.0), gt)  # centre outside
+    assert not matches((145.0, 155.0, 155.0, 165.0), gt)  # far too small
+    assert not matches((0.0, 0.0, 330.0, 330.0), gt)  # far too large
 
 
 def test_detector_names_with_a_verifying_refiner_build_the_front_end():

@@ -1,12 +1,12 @@
 """Every bad-input corpus item through the CLI and the Python API: no traceback, a documented
 status, one line naming the file for each failure."""
+
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO
 from make_corpus import make
 
@@ -26,9 +26,23 @@ def test_cli_landmarks_predict(corpus):
     out, items = corpus
     names = sorted(items)
     js = out.parent / "predict.json"
-    r = subprocess.run([sys.executable, "-m", "landmarks.predict", *[os.fsdecode(out / n) for n in names],
-                        "--landmarker", "dlib", "--json", str(js)], capture_output=True, text=True, cwd=REPO,
-                       timeout=600, errors="replace")
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "landmarks.predict",
+            *[os.fsdecode(out / n) for n in names],
+            "--landmarker",
+            "dlib",
+            "--json",
+            str(js),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        errors="replace",
+    )
     assert "Traceback" not in r.stderr, r.stderr[-2000:]
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(js.read_text())
@@ -41,7 +55,9 @@ def test_cli_landmarks_predict(corpus):
         recs = by.get(n)
         assert recs, f"no result for {n!r}"
         status = recs[0]["status"]
-        assert status in items[n]["outcomes"], f"{n!r}: {status} ({recs[0]['message']}), expected {items[n]['outcomes']}"
+        assert status in items[n]["outcomes"], (
+            f"{n!r}: {status} ({recs[0]['message']}), expected {items[n]['outcomes']}"
+        )
         if items[n]["face"]:
             assert status == "ok", n
         if status != "ok":
@@ -79,16 +95,37 @@ def test_cli_identify_every_item_as_a_probe_cache_intact(corpus, tmp_path):
     gal = tmp_path / "gallery"
     shutil.copytree(REPO / "examples" / "gallery", gal)
     cache = tmp_path / "cache.npz"
-    base = [sys.executable, "-m", "pipeline.identify", "--gallery", str(gal), "--cache", str(cache),
-            "--landmarker", "dlib", "--no-progress"]
-    r0 = subprocess.run(base + [str(REPO / "examples" / "probes" / "orl_s01_3.png")], capture_output=True,
-                        text=True, cwd=REPO, timeout=600)
+    base = [
+        sys.executable,
+        "-m",
+        "pipeline.identify",
+        "--gallery",
+        str(gal),
+        "--cache",
+        str(cache),
+        "--landmarker",
+        "dlib",
+        "--no-progress",
+    ]
+    r0 = subprocess.run(
+        base + [str(REPO / "examples" / "probes" / "orl_s01_3.png")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     assert r0.returncode == 0, r0.stderr[-2000:]
     before = hashlib.sha256(cache.read_bytes()).hexdigest()
     names = sorted(items)
     js = tmp_path / "id.json"
-    r = subprocess.run(base + [os.fsdecode(out / n) for n in names] + ["--json", str(js)], capture_output=True,
-                       text=True, cwd=REPO, timeout=900, errors="replace")
+    r = subprocess.run(
+        base + [os.fsdecode(out / n) for n in names] + ["--json", str(js)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
+        errors="replace",
+    )
     assert "Traceback" not in r.stderr, r.stderr[-2000:]
     assert r.returncode == 0, r.stderr[-2000:]
     res = json.loads(js.read_text())

@@ -1,4 +1,5 @@
 """DFD and LBP on synthetic UV textures: shapes, masks, and identity discrimination."""
+
 import numpy as np
 import pytest
 
@@ -49,8 +50,8 @@ def test_fisher_filters_pick_the_discriminant_direction():
     rng = np.random.default_rng(0)
     N, P, D = 40, 30, 4
     labels = np.repeat(np.arange(10), 4)
-    x = rng.normal(0, 1, (N, P, D))          # within-class noise in all dims
-    x[..., 0] += labels[:, None] * 3.0        # identity only shows in dim 0
+    x = rng.normal(0, 1, (N, P, D))  # within-class noise in all dims
+    x[..., 0] += labels[:, None] * 3.0  # identity only shows in dim 0
     W = fisher_filters(x, np.ones((N, P), bool), labels, 1)
     assert abs(W[0, 0]) > 0.95
 
@@ -106,6 +107,7 @@ def test_shipped_dfd_parameters_load_and_describe(tmp_path, monkeypatch):
     assert d.model.describe_uv(uv, m, compact=True).vector.shape == (128,)
     # a changed file is refused
     import shutil
+
     fake = tmp_path / "data"
     shutil.copytree(DATA_DIR, fake)
     with open(fake / "dfd_v1.npz", "r+b") as f:

@@ -1,8 +1,9 @@
 """resnet-3d: the fused 2D + frontalised dlib ResNet template on a real photo."""
+
 import numpy as np
 import pytest
-
 from conftest import face_box, fixture_image
+
 from pipeline.errors import FitError
 from pipeline.imageio import load_image
 from pipeline.pipeline import Pipeline

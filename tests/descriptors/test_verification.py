@@ -1,11 +1,19 @@
 """Verification metrics on synthetic scores with known answers, and the CFP benchmark's pair scoring."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from descriptors.verification import (accuracy, best_threshold, cross_fold_accuracy, roc_auc, roc_curve,
-                                      tar_at_far, threshold_at_far)
+from descriptors.verification import (
+    accuracy,
+    best_threshold,
+    cross_fold_accuracy,
+    roc_auc,
+    roc_curve,
+    tar_at_far,
+    threshold_at_far,
+)
 
 
 def test_auc_of_separated_random_and_reversed_scores():
@@ -59,8 +67,12 @@ def test_cfp_pair_scores_mark_failed_images_as_rejections():
     v = np.eye(3, dtype=np.float32)
     sigs = [(v[0], None), (v[0], None), (v[1], None), None]
     index = {"a": 0, "b": 1, "c": 2, "d": 3}
-    pairs = [Pair(4, "FP", True, "a", "b"), Pair(4, "FP", False, "a", "c"), Pair(5, "FP", True, "a", "d"),
-             Pair(5, "FP", False, "b", "c")]
+    pairs = [
+        Pair(4, "FP", True, "a", "b"),
+        Pair(4, "FP", False, "a", "c"),
+        Pair(5, "FP", True, "a", "d"),
+        Pair(5, "FP", False, "b", "c"),
+    ]
     sc, failed = pair_scores(pairs, index, sigs, masked=False)
     assert sc.tolist() == [1.0, 0.0, FAILED_SCORE, 0.0] and failed.tolist() == [False, False, True, False]
     res = summarise(sc, np.array([p.same for p in pairs]), np.array([p.fold for p in pairs]), failed)

@@ -1,6 +1,7 @@
 """Face profiling (facedata.recipe): ground truth lands on the rendered features, visibility follows
 the yaw sign, the 3DDFA ROI of the box stays inside the image, and generation is deterministic per
 (seed, source, sample). Packaged model only (no ../shared)."""
+
 import hashlib
 import json
 
@@ -8,13 +9,30 @@ import cv2
 import numpy as np
 import pytest
 
+from facedata.recipe import (
+    ROI_SCALE,
+    DonorPool,
+    NuisanceConfig,
+    ProfilingConfig,
+    ProfilingSource,
+    RenderSpec,
+    annotation,
+    border_patch,
+    contact_sheet,
+    encode_sample,
+    fill_mouth,
+    prepare_source,
+    profile_source,
+    roi_inside,
+    sample_rng,
+    sample_spec,
+    similarity_transform,
+    synthesize,
+)
+from pipeline.errors import ConfigError, FitError
 from pipeline.types import AFLW19_MIRROR, NUM_LANDMARKS, Fit3D
 from recon3d.camera import Camera
 from recon3d.model import aflw19_vertex_groups, load_model
-from facedata.recipe import (ROI_SCALE, DonorPool, NuisanceConfig, ProfilingConfig, ProfilingSource, RenderSpec,
-                               annotation, border_patch, contact_sheet, encode_sample, fill_mouth, prepare_source,
-                               profile_source, roi_inside, sample_rng, sample_spec, similarity_transform,
-                               synthesize)
 
 FAR_LEFT = [0, 6, 15]  # image-left brow outer, eye outer, mouth corner
 FAR_RIGHT = [5, 11, 17]
@@ -43,20 +61,45 @@ def marked_texture(model, size=256, radius=3):
 
 def clean_spec(yaw, pitch=0.0, roll=0.0, size=200, face=130.0, **kw):
     c = (size - 1) / 2
-    return RenderSpec(yaw=yaw, pitch=pitch, roll=roll, width=size, height=size, face_px=face, center=(c, c),
-                      ambient=1.0, diffuse=0.0, background="flat", bg_seed=1, jpeg=95, **kw)
+    return RenderSpec(
+        yaw=yaw,
+        pitch=pitch,
+        roll=roll,
+        width=size,
+        height=size,
+        face_px=face,
+        center=(c, c),
+        ambient=1.0,
+        diffuse=0.0,
+        background="flat",
+        bg_seed=1,
+        jpeg=95,
+        **kw,
+    )
 
 
 def synthetic_source(model, key="synthetic/mean", texture=None, yaw=0.0) -> ProfilingSource:
     """The mean face with a known texture as a 'source photo' (exact fit, given texture)."""
     cam = Camera.from_pose(yaw, 0, 0, 1.0)
-    fit = Fit3D(vertices=model.mean.copy(), camera={**cam.to_dict()}, coeffs=np.zeros(model.n_shape), residual=0.0,
-                expression=np.zeros(model.n_expression))
+    fit = Fit3D(
+        vertices=model.mean.copy(),
+        camera={**cam.to_dict()},
+        coeffs=np.zeros(model.n_shape),
+        residual=0.0,
+        expression=np.zeros(model.n_expression),
+    )
     img = np.full((64, 64, 3), 128, np.uint8)
-    return ProfilingSource(key=key, image=img, points=np.zeros((19, 2)), visible=np.ones(19, bool),
-                           box=(0.0, 0.0, 63.0, 63.0), fit=fit,
-                           texture=texture if texture is not None else marked_texture(model), grey=False,
-                           meta={"source_set": "synthetic", "identity": key, "licence": "test"})
+    return ProfilingSource(
+        key=key,
+        image=img,
+        points=np.zeros((19, 2)),
+        visible=np.ones(19, bool),
+        box=(0.0, 0.0, 63.0, 63.0),
+        fit=fit,
+        texture=texture if texture is not None else marked_texture(model),
+        grey=False,
+        meta={"source_set": "synthetic", "identity": key, "licence": "test"},
+    )
 
 
 def red_mask(img):
@@ -136,7 +179,10 @@ def test_generation_is_deterministic_per_seed_and_subset(model):
     rng = np.random.default_rng(3)
     donor = (rng.uniform(0, 255, (90, 120, 3))).astype(np.uint8)
     pool = DonorPool([("d0", [(40.0, 30.0, 60.0, 50.0)])], lambda name: donor)
-    run = lambda src, n, seed: profile_source(src, n, seed, ProfilingConfig(), pool, model)  # noqa: E731
+
+    def run(src, n, seed):
+        return profile_source(src, n, seed, ProfilingConfig(), pool, model)
+
     first = _digest(run(a, 3, 0) + run(b, 3, 0))
     assert first == _digest(run(a, 3, 0) + run(b, 3, 0))  # same seed: identical bytes
     assert first != _digest(run(a, 3, 1) + run(b, 3, 1))  # another seed differs
@@ -150,8 +196,9 @@ def test_prepare_source_round_trip(model):
     the re-render land on the marks of the lifted texture."""
     spec = clean_spec(10, 5, 0, size=220, face=150.0)
     photo = synthesize(synthetic_source(model), spec, model=model)
-    src = prepare_source("syn/photo", photo.image, photo.landmarks, photo.visible,
-                         {"source_set": "synthetic"}, uv_size=256)
+    src = prepare_source(
+        "syn/photo", photo.image, photo.landmarks, photo.visible, {"source_set": "synthetic"}, uv_size=256
+    )
     assert src.fit.residual < 1.0 and abs(src.fit.camera["yaw"] - 10) < 4
     assert src.texture.shape == (256, 256, 3) and not src.grey
     again = synthesize(src, clean_spec(-20), model=model)
@@ -163,17 +210,34 @@ def test_prepare_source_round_trip(model):
         if v and near.sum() >= 3 and np.hypot(xs[near].mean() - p[0], ys[near].mean() - p[1]) < 2.5:
             hits += 1
     assert hits >= 14, hits
-    with pytest.raises(Exception):
-        prepare_source("bad", photo.image, photo.landmarks + np.random.default_rng(0).normal(0, 25, (19, 2)),
-                       photo.visible, max_residual=0.01)
+    with pytest.raises(FitError):
+        prepare_source(
+            "bad",
+            photo.image,
+            photo.landmarks + np.random.default_rng(0).normal(0, 25, (19, 2)),
+            photo.visible,
+            max_residual=0.01,
+        )
 
 
 def test_annotation_line_format(model):
     src = synthetic_source(model)
     s = profile_source(src, 1, 0, ProfilingConfig(), None, model)[0]
     line = json.loads(json.dumps(annotation(s, "images/x.jpg")))
-    assert set(line) >= {"image", "box", "landmarks", "visible", "known", "yaw", "pitch", "roll", "source_set",
-                         "identity", "render", "licence"}
+    assert set(line) >= {
+        "image",
+        "box",
+        "landmarks",
+        "visible",
+        "known",
+        "yaw",
+        "pitch",
+        "roll",
+        "source_set",
+        "identity",
+        "render",
+        "licence",
+    }
     assert len(line["landmarks"]) == NUM_LANDMARKS and line["known"] == [1] * NUM_LANDMARKS
     assert set(line["visible"]) <= {0, 1}
     assert line["render"]["jpeg"] == s.spec.jpeg
@@ -240,7 +304,7 @@ def test_make_profiling_cli_is_deterministic(tmp_path):
     b_lines = (outs["b"] / "annotations.jsonl").read_text().splitlines()
     assert b_lines == (outs["a"] / "annotations.jsonl").read_text().splitlines()[:2]
     assert all((outs["c"] / p).read_bytes() != (outs["b"] / p).read_bytes() for p in sub)
-    with pytest.raises(Exception):
+    with pytest.raises(ConfigError):
         make_profiling.main(common + ["--out", str(outs["a"])])  # exists: needs --overwrite
 
 

@@ -13,9 +13,9 @@ def test_heatmap_argmax_roundtrip_subpixel():
     ys, xs = np.mgrid[0:H, 0:H]
     logits = torch.full((1, K * L + 1, H, H), -20.0)
     logits[0, -1] = 0.0
-    for l, (x, y) in enumerate(true):
-        g = 12.0 * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 0.8 ** 2))
-        logits[0, 1 * L + l] = torch.from_numpy(g - 6.0).float()  # subspace 1
+    for j, (x, y) in enumerate(true):
+        g = 12.0 * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 0.8**2))
+        logits[0, 1 * L + j] = torch.from_numpy(g - 6.0).float()  # subspace 1
     pts, score, sub = decode(logits, K, L)
     err = np.abs(pts[0].numpy() - true)
     assert err.max() < 0.25, err.max()

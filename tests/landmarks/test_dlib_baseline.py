@@ -1,10 +1,11 @@
 """Golden tests of the iBUG-68 -> AFLW-19 mapping and the dlib landmarker on fixtures."""
+
 import json
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, read_pts
+
 from landmarks.dlib_ert import IBUG68_TO_AFLW19, DlibLandmarker, ibug68_to_aflw19
 from landmarks.metrics import nme
 from pipeline.imageio import load_image
@@ -25,7 +26,9 @@ def test_mapping_geometry_on_a_frontal_face():
     x, y = p[:, 0], p[:, 1]
     assert x[ix["left_brow_outer"]] < x[ix["left_brow_inner"]] < x[ix["right_brow_inner"]] < x[ix["right_brow_outer"]]
     assert x[ix["left_eye_outer"]] < x[ix["left_eye_center"]] < x[ix["left_eye_inner"]]
-    assert y[ix["left_brow_center"]] < y[ix["left_eye_center"]] < y[ix["nose_tip"]] < y[ix["mouth_center"]] < y[ix["chin"]]
+    assert (
+        y[ix["left_brow_center"]] < y[ix["left_eye_center"]] < y[ix["nose_tip"]] < y[ix["mouth_center"]] < y[ix["chin"]]
+    )
     assert len(IBUG68_TO_AFLW19) == 19
 
 

@@ -1,9 +1,10 @@
 """Eq. 7 weights and sampling on tiny hand-made maps."""
+
 import math
 
 import torch
 
-from landmarks.godp.losses import LossParams, PAPER_SCHEDULE, Targets, dsl_loss, pixel_weights
+from landmarks.godp.losses import PAPER_SCHEDULE, LossParams, Targets, dsl_loss, pixel_weights
 
 L, K = 2, 1
 C = K * L + 1

@@ -1,11 +1,11 @@
 """landmarks.predict: output format and one clear line + non-zero exit for bad inputs."""
+
 import json
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import FIXTURES
+from PIL import Image
 
 
 def _check_clean_failure(r, name):
@@ -26,8 +26,19 @@ def test_dlib_json_output(run_cli, tmp_path):
 
 
 def test_given_box_is_used(run_cli):
-    r = run_cli("landmarks.predict", FIXTURES / "takeo.png", "--landmarker", "dlib", "--box", "20", "60", "130", "190",
-                "--json", "-")
+    r = run_cli(
+        "landmarks.predict",
+        FIXTURES / "takeo.png",
+        "--landmarker",
+        "dlib",
+        "--box",
+        "20",
+        "60",
+        "130",
+        "190",
+        "--json",
+        "-",
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)[0]["box"] == [20, 60, 130, 190]
 
@@ -50,8 +61,9 @@ def test_bad_inputs(run_cli, tmp_path, case):
 
 def test_partial_failure_still_writes_json(run_cli, tmp_path):
     out = tmp_path / "o.json"
-    r = run_cli("landmarks.predict", FIXTURES / "einstein.jpg", tmp_path / "nope.jpg", "--landmarker", "dlib",
-                "--json", out)
+    r = run_cli(
+        "landmarks.predict", FIXTURES / "einstein.jpg", tmp_path / "nope.jpg", "--landmarker", "dlib", "--json", out
+    )
     assert r.returncode == 0
     res = json.loads(out.read_text())
     assert [x["status"] for x in res] == ["ok", "error"]

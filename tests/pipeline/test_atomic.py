@@ -1,4 +1,5 @@
 """Atomic writes: content replaced whole, permissions as a plain open() gives (umask), no temporaries left."""
+
 import os
 import stat
 
@@ -16,7 +17,7 @@ def test_atomic_write_respects_umask_and_replaces(tmp_path):
     old = os.umask(0o022)
     try:
         p = atomic_write_bytes(tmp_path / "sub" / "a.bin", b"one")
-        assert p.read_bytes() == b"one" and mode(p) == 0o644   # mkstemp alone would give 0o600
+        assert p.read_bytes() == b"one" and mode(p) == 0o644  # mkstemp alone would give 0o600
         atomic_write_bytes(p, b"two")
         assert p.read_bytes() == b"two"
         write_json({"x": 1}, str(tmp_path / "r.json"))

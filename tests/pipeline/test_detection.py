@@ -1,13 +1,14 @@
 """The ``dpm`` multi-view detector and the ``bbox-cnn`` refiner: box maths, shipped models,
 bad input (empty result, never an exception), tampered model files."""
+
 from __future__ import annotations
 
 import shutil
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, face_box, fixture_image
+
 from pipeline.detection.bbox_cnn import decode, encode
 from pipeline.detection.boxes import iou, square_of
 from pipeline.detection.dpm import MODEL_DIR, VIEWS, base_view, components, load_manifest, upsample_levels
@@ -137,11 +138,20 @@ def test_split_arguments_and_component_names():
     for bad in ("profile", "side=2", "profile=0", "profile=x", "profile=9"):
         with pytest.raises(ValueError, match="VIEW=K"):
             parse_splits(bad)
-    prev = ["frontal", "half_left", "half_right", "profile_left#1", "profile_left#2", "profile_right#1",
-            "profile_right#2"]
+    prev = [
+        "frontal",
+        "half_left",
+        "half_right",
+        "profile_left#1",
+        "profile_left#2",
+        "profile_right#1",
+        "profile_right#2",
+    ]
     # retraining the half views split in 2 keeps the profile split it had
-    assert component_names({"half": 2}, prev, ["half_left", "half_right"]) == [
-        "frontal", "half_left#1", "half_left#2", "half_right#1", "half_right#2"] + prev[3:]
+    assert (
+        component_names({"half": 2}, prev, ["half_left", "half_right"])
+        == ["frontal", "half_left#1", "half_left#2", "half_right#1", "half_right#2"] + prev[3:]
+    )
     # retraining the profiles unsplit merges them back
     assert component_names({}, prev, ["profile_left", "profile_right"]) == list(VIEWS)
 

@@ -4,6 +4,7 @@ writers, read-only locations) and the matching maths (masked cosine, fusion, ind
 A tiny in-process descriptor (``test-fake``: an 8x8 thumbnail of the image) keeps these fast;
 the pipeline runs with ``cropped=True`` so no detector is loaded.
 """
+
 from __future__ import annotations
 
 import json
@@ -61,14 +62,16 @@ class FakeDescriptor:
             raise NoFaceFoundError("no face found")
         return Signature(g / n, None, self.name)
 '''
-exec(FAKE_SRC)  # defines FakeDescriptor here; the concurrency test runs the same code in subprocesses
-DESCRIPTORS.register("test-fake", FakeDescriptor, "tests only")  # noqa: F821
+_fake_ns: dict = {"__name__": __name__}
+exec(FAKE_SRC, _fake_ns)  # the concurrency test runs the same source in subprocesses
+FakeDescriptor = _fake_ns["FakeDescriptor"]
+DESCRIPTORS.register("test-fake", FakeDescriptor, "tests only")
 
 
 @pytest.fixture
 def fake():
-    FakeDescriptor.calls = 0  # noqa: F821
-    return FakeDescriptor  # noqa: F821
+    FakeDescriptor.calls = 0
+    return FakeDescriptor
 
 
 def pipe() -> Pipeline:
@@ -111,7 +114,7 @@ def test_names_with_spaces_and_dots(gal, fake):
     gl = G.enroll(pipe(), gal, progress=False)
     assert sorted(set(gl.identities)) == ["J. R. R", "Mary Ann", "bob"]
     probe = Image.open(gal / "J. R. R.png")
-    v = FakeDescriptor().describe(np.asarray(probe), None).vector  # noqa: F821
+    v = FakeDescriptor().describe(np.asarray(probe), None).vector
     best = gl.match(v, top_k=3)
     assert best[0][0] == "J. R. R" and best[0][1] == pytest.approx(1.0, abs=1e-5)
     assert [s for _, s in best] == sorted((s for _, s in best), reverse=True)
@@ -153,9 +156,9 @@ def test_cache_reused_on_second_run(gal, fake):
 
 def test_cache_updated_incrementally(gal, fake):
     G.enroll(pipe(), gal, progress=False)
-    make_image(gal / "bob.png", 40)                 # changed content
-    make_image(gal / "carol" / "c1.png", 5)         # added
-    (gal / "Mary Ann" / "b.png").unlink()           # removed
+    make_image(gal / "bob.png", 40)  # changed content
+    make_image(gal / "carol" / "c1.png", 5)  # added
+    (gal / "Mary Ann" / "b.png").unlink()  # removed
     fake.calls = 0
     g = G.enroll(pipe(), gal, progress=False)
     assert fake.calls == 2 and g.stats["described"] == 2 and g.stats["cached"] == 2 and g.stats["removed"] == 2
@@ -188,7 +191,7 @@ def test_unreadable_and_faceless_files_skipped_and_cached(gal, fake, caplog):
     assert "broken.jpg" in caplog.text  # ... but still reported
 
 
-class _Buggy(FakeDescriptor):  # noqa: F821
+class _Buggy(FakeDescriptor):
     """Raises an unexpected (non-FaceError) exception on one image."""
 
     attempts = 0
@@ -216,7 +219,7 @@ def test_internal_error_on_one_image_is_skipped_not_cached(gal, fake, caplog):
     assert _Buggy.attempts == 1
 
 
-class _Interrupted(FakeDescriptor):  # noqa: F821
+class _Interrupted(FakeDescriptor):
     """Simulates Ctrl-C on the third image described."""
 
     def describe(self, image, face):
@@ -315,7 +318,10 @@ def test_two_processes_enrolling_at_once(gal, tmp_path):
     for i in range(12):
         make_image(gal / f"extra{i:02d}.png", 100 + i)
     script = tmp_path / "enroll.py"
-    script.write_text("import sys\n" + FAKE_SRC + textwrap.dedent('''
+    script.write_text(
+        "import sys\n"
+        + FAKE_SRC
+        + textwrap.dedent("""
         from pipeline.gallery import enroll
         from pipeline.pipeline import Pipeline
         from pipeline.registry import DESCRIPTORS
@@ -323,9 +329,14 @@ def test_two_processes_enrolling_at_once(gal, tmp_path):
         DESCRIPTORS.register("test-fake", FakeDescriptor)
         g = enroll(Pipeline(descriptor="test-fake", cropped=True), sys.argv[1], progress=False)
         print(len(g.identities), FakeDescriptor.calls)
-    '''))
-    procs = [subprocess.Popen([sys.executable, str(script), str(gal)], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, cwd=REPO) for _ in range(2)]
+    """)
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(gal)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
     counts = [tuple(map(int, o[0].split())) for o in outs]
@@ -383,10 +394,13 @@ def test_cache_file_format(tmp_path):
     atomically with the permissions a plain open() gives."""
     import os
 
-    recs = [G.CacheRecord("a/1.png", "a", "0" * 64, G.CacheEntry("ok", "", np.ones(4, np.float32) / 2,
-                                                                   np.array([1, 0], np.float32))),
-            G.CacheRecord("b.png", "b", "1" * 64, G.CacheEntry("failed", "no face found")),
-            G.CacheRecord("c.png", "c", "2" * 64, G.CacheEntry("ok", "", np.full(4, 0.5, np.float32)))]
+    recs = [
+        G.CacheRecord(
+            "a/1.png", "a", "0" * 64, G.CacheEntry("ok", "", np.ones(4, np.float32) / 2, np.array([1, 0], np.float32))
+        ),
+        G.CacheRecord("b.png", "b", "1" * 64, G.CacheEntry("failed", "no face found")),
+        G.CacheRecord("c.png", "c", "2" * 64, G.CacheEntry("ok", "", np.full(4, 0.5, np.float32))),
+    ]
     cp = tmp_path / "sub" / "c.npz"
     old = os.umask(0o022)
     try:
@@ -402,13 +416,28 @@ def test_cache_file_format(tmp_path):
         np.testing.assert_array_equal(z["masks"], [[1, 0], [1, 1]])
     assert sorted(meta) == ["dim", "entries", "format", "key", "n_regions", "pipeline", "version", "written"]
     assert (meta["format"], meta["version"], meta["key"], meta["dim"], meta["n_regions"]) == (
-        "godp-face-gallery-cache", 1, "k", 4, 2)
-    assert meta["entries"][1] == {"path": "b.png", "identity": "b", "sha256": "1" * 64, "status": "failed",
-                                  "message": "no face found", "row": -1, "has_mask": False}
+        "godp-face-gallery-cache",
+        1,
+        "k",
+        4,
+        2,
+    )
+    assert meta["entries"][1] == {
+        "path": "b.png",
+        "identity": "b",
+        "sha256": "1" * 64,
+        "status": "failed",
+        "message": "no face found",
+        "row": -1,
+        "has_mask": False,
+    }
     assert [(e["row"], e["has_mask"]) for e in meta["entries"]] == [(0, True), (-1, False), (1, False)]
     back = G.read_cache(cp, "k")
     assert [(r.path, r.entry.status, r.entry.mask is None) for r in back] == [
-        ("a/1.png", "ok", False), ("b.png", "failed", True), ("c.png", "ok", True)]
+        ("a/1.png", "ok", False),
+        ("b.png", "failed", True),
+        ("c.png", "ok", True),
+    ]
     with pytest.raises(G.CacheInvalid, match="another pipeline configuration"):
         G.read_cache(cp, "other")
 
@@ -417,8 +446,7 @@ def test_cache_file_format(tmp_path):
 def test_masked_cosine_on_hand_made_vectors():
     # 3 regions of 2 values each
     p = np.array([1, 0, 0, 1, 3, 4], np.float32)
-    g = np.array([[1, 0, 0, -1, 3, 4],
-                  [2, 0, 0, 2, 0, 0]], np.float32)
+    g = np.array([[1, 0, 0, -1, 3, 4], [2, 0, 0, 2, 0, 0]], np.float32)
     pm = np.array([True, True, False])
     gm = np.array([[True, False, True], [True, True, True]])
     s = masked_cosine_scores(p, pm, g, gm)
@@ -509,8 +537,12 @@ def test_faiss_agrees_with_numpy(fusion):
 def test_probe_signature_types_roundtrip():
     # a Signature with a mask goes through Gallery.match with jointly visible regions
     v = np.array([1, 0, 0, 1], np.float32)
-    gl = G.Gallery(np.array([[1, 0, 0, -1], [0, 1, 1, 0]], np.float32) / np.sqrt(2), ["x", "y"], ["x", "y"],
-                   masks=np.array([[1, 1], [1, 1]], np.float32))
+    gl = G.Gallery(
+        np.array([[1, 0, 0, -1], [0, 1, 1, 0]], np.float32) / np.sqrt(2),
+        ["x", "y"],
+        ["x", "y"],
+        masks=np.array([[1, 1], [1, 1]], np.float32),
+    )
     sig = Signature(v / np.sqrt(2), np.array([True, False]))
     assert gl.match(sig.vector, 2, sig.mask)[0] == ("x", pytest.approx(1.0))
     assert gl.match(sig.vector, 2)[0][1] == pytest.approx(0.0, abs=1e-6)  # unmasked: orthogonal to both
@@ -521,12 +553,12 @@ def test_gallery_oddities_are_skipped_or_kept_apart(gal, fake, caplog):
     import os
 
     make_image(gal / "Alice" / "1.png", 20)
-    make_image(gal / "alice" / "1.png", 21)          # differs by case only: two identities, a warning
-    os.symlink(".", gal / "me")                       # a folder symlink back into the gallery
-    os.symlink("loop.png", gal / "loop.png")          # a symlink loop
-    os.symlink("nowhere.png", gal / "dangling.png")   # a dangling link
-    (gal / "folder.jpg").mkdir()                      # a folder named like an image: an identity folder, empty
-    (gal / "zero.png").write_bytes(b"")               # zero bytes: a failed entry
+    make_image(gal / "alice" / "1.png", 21)  # differs by case only: two identities, a warning
+    os.symlink(".", gal / "me")  # a folder symlink back into the gallery
+    os.symlink("loop.png", gal / "loop.png")  # a symlink loop
+    os.symlink("nowhere.png", gal / "dangling.png")  # a dangling link
+    (gal / "folder.jpg").mkdir()  # a folder named like an image: an identity folder, empty
+    (gal / "zero.png").write_bytes(b"")  # zero bytes: a failed entry
     with caplog.at_level(logging.WARNING):
         g = G.enroll(pipe(), gal, progress=False)
     assert sorted(set(g.identities)) == ["Alice", "J. R. R", "Mary Ann", "alice", "bob"]
@@ -544,7 +576,10 @@ def test_enrollment_killed_half_way_loses_nothing(gal, tmp_path):
     for i in range(30):
         make_image(gal / f"p{i:02d}.png", 200 + i)
     script = tmp_path / "enroll_slow.py"
-    script.write_text("import sys\n" + FAKE_SRC + textwrap.dedent('''
+    script.write_text(
+        "import sys\n"
+        + FAKE_SRC
+        + textwrap.dedent("""
         from pipeline import gallery
         from pipeline.gallery import enrol
         from pipeline.pipeline import Pipeline
@@ -554,10 +589,12 @@ def test_enrollment_killed_half_way_loses_nothing(gal, tmp_path):
         DESCRIPTORS.register("test-fake", FakeDescriptor)
         g = gallery.enroll(Pipeline(descriptor="test-fake", cropped=True), sys.argv[1], progress=False)
         print(len(set(g.identities)), FakeDescriptor.calls)
-    '''))
+    """)
+    )
     cp = gal / G.DEFAULT_CACHE_NAME
-    p = subprocess.Popen([sys.executable, str(script), str(gal), "0.2"], cwd=REPO,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        [sys.executable, str(script), str(gal), "0.2"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until a few checkpoints are on disk
         try:
@@ -570,8 +607,9 @@ def test_enrollment_killed_half_way_loses_nothing(gal, tmp_path):
     p.communicate(timeout=60)
     done = len(G.read_cache(cp))  # still a valid cache
     assert 5 <= done < 34
-    r = subprocess.run([sys.executable, str(script), str(gal), "0"], cwd=REPO, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, str(script), str(gal), "0"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     n_ids, described = map(int, r.stdout.split())
     assert n_ids == 33 and described == 34 - done  # only the missing images

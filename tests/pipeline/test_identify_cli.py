@@ -1,4 +1,5 @@
 """pipeline.identify on the bundled examples (real dlib-resnet), its cache, flags and failure modes."""
+
 import json
 import os
 import shutil
@@ -6,9 +7,9 @@ import subprocess
 import sys
 
 import numpy as np
+from conftest import REPO
 from PIL import Image
 
-from conftest import REPO
 from pipeline.index import faiss_available
 
 EX = REPO / "examples"
@@ -19,8 +20,18 @@ def test_examples_rank1_and_cache_reuse(run_cli, tmp_path):
     cache = tmp_path / "cache" / "g.npz"  # not beside examples/gallery: the repository stays clean
     beside = EX / "gallery" / ".godp-cache.npz"  # the demo's default cache may already be there
     before = beside.stat().st_mtime_ns if beside.exists() else None
-    r = run_cli("pipeline.identify", EX / "probes", "--gallery", EX / "gallery", "--json", out, "--no-progress",
-                "--cache", cache, "-v")
+    r = run_cli(
+        "pipeline.identify",
+        EX / "probes",
+        "--gallery",
+        EX / "gallery",
+        "--json",
+        out,
+        "--no-progress",
+        "--cache",
+        cache,
+        "-v",
+    )
     assert r.returncode == 0, r.stderr
     assert "0 from the cache, 6 described" in r.stderr and cache.exists()
     res = json.loads(out.read_text())
@@ -31,8 +42,22 @@ def test_examples_rank1_and_cache_reuse(run_cli, tmp_path):
     assert scores == sorted(scores, reverse=True) and len(scores) == 5
     assert all(len(x["box"]) == 4 for x in res)
     # second run: every signature comes from the cache; JSON to stdout; other fusion and top-k
-    r2 = run_cli("pipeline.identify", EX / "probes" / "orl_s02_3.png", "--gallery", EX / "gallery", "--json", "-",
-                 "--no-progress", "--cache", cache, "--fusion", "mean", "--top-k", "2", "-v")
+    r2 = run_cli(
+        "pipeline.identify",
+        EX / "probes" / "orl_s02_3.png",
+        "--gallery",
+        EX / "gallery",
+        "--json",
+        "-",
+        "--no-progress",
+        "--cache",
+        cache,
+        "--fusion",
+        "mean",
+        "--top-k",
+        "2",
+        "-v",
+    )
     assert r2.returncode == 0, r2.stderr
     assert "6 from the cache, 0 described" in r2.stderr
     res2 = json.loads(r2.stdout)
@@ -58,8 +83,9 @@ def test_no_face_probe_bad_gallery_file_and_names(run_cli, tmp_path):
     res = json.loads(out.read_text())
     assert res[0]["status"] == "no_face" and res[0]["candidates"] == [] and res[0]["message"]
     # one probe fails, one works -> exit 0; default cache beside the gallery
-    r = run_cli("pipeline.identify", blank, EX / "probes" / "orl_s01_3.png", "--gallery", g, "--json", out,
-                "--no-progress")
+    r = run_cli(
+        "pipeline.identify", blank, EX / "probes" / "orl_s01_3.png", "--gallery", g, "--json", out, "--no-progress"
+    )
     assert r.returncode == 0, r.stderr
     assert "broken.jpg" in r.stderr and f"error: {blank}" in r.stderr
     res = json.loads(out.read_text())
@@ -81,8 +107,9 @@ def test_empty_gallery_is_clear_error(run_cli, tmp_path):
 def test_usage_errors_exit_2(run_cli, tmp_path):
     r = run_cli("pipeline.identify", EX / "probes", "--gallery", EX / "gallery", "--top-k", "0")
     assert r.returncode == 2 and "--top-k" in r.stderr
-    r = run_cli("pipeline.identify", EX / "probes", "--gallery", EX / "gallery", "--cache", tmp_path / "c",
-                "--no-cache")
+    r = run_cli(
+        "pipeline.identify", EX / "probes", "--gallery", EX / "gallery", "--cache", tmp_path / "c", "--no-cache"
+    )
     assert r.returncode == 2 and "not allowed with" in r.stderr
     r = run_cli("pipeline.identify", "--help")
     assert r.returncode == 0 and "exit codes" in r.stdout and "--save-debug" in r.stdout
@@ -93,9 +120,23 @@ def test_faiss_missing_is_one_line_exit_2(tmp_path):
     shim.mkdir()
     (shim / "faiss.py").write_text("raise ImportError(\"No module named 'faiss'\", name='faiss')\n")
     env = {**os.environ, "PYTHONPATH": f"{shim}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    r = subprocess.run([sys.executable, "-m", "pipeline.identify", str(EX / "probes"), "--gallery",
-                        str(EX / "gallery"), "--index", "faiss"], capture_output=True, text=True, cwd=REPO, env=env,
-                       timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.identify",
+            str(EX / "probes"),
+            "--gallery",
+            str(EX / "gallery"),
+            "--index",
+            "faiss",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().count("\n") == 0 and "faiss-cpu" in r.stderr
 
@@ -106,21 +147,50 @@ def test_faiss_index_same_results(run_cli, tmp_path):
 
         pytest.skip("faiss-cpu not installed (optional extra .[faiss])")
     cache = tmp_path / "c.npz"
-    runs = [run_cli("pipeline.identify", EX / "probes", "--gallery", EX / "gallery", "--json", "-", "--cache", cache,
-                    "--no-progress", "--index", kind) for kind in ("numpy", "faiss")]
+    runs = [
+        run_cli(
+            "pipeline.identify",
+            EX / "probes",
+            "--gallery",
+            EX / "gallery",
+            "--json",
+            "-",
+            "--cache",
+            cache,
+            "--no-progress",
+            "--index",
+            kind,
+        )
+        for kind in ("numpy", "faiss")
+    ]
     assert all(r.returncode == 0 for r in runs), runs[-1].stderr
     a, b = (json.loads(r.stdout) for r in runs)
     ids = [[[c["identity"] for c in x["candidates"]] for x in res] for res in (a, b)]
     assert ids[0] == ids[1]
-    assert np.allclose([[c["score"] for c in x["candidates"]] for x in a],
-                       [[c["score"] for c in x["candidates"]] for x in b], atol=2e-4)
+    assert np.allclose(
+        [[c["score"] for c in x["candidates"]] for x in a],
+        [[c["score"] for c in x["candidates"]] for x in b],
+        atol=2e-4,
+    )
 
 
 def test_save_debug(run_cli, tmp_path):
     dbg = tmp_path / "debug"
-    r = run_cli("pipeline.identify", EX / "probes" / "orl_s03_7.png", "--gallery", EX / "gallery", "--no-progress",
-                "--cache", tmp_path / "c.npz", "--landmarker", "dlib", "--descriptor", "dlib-resnet",
-                "--save-debug", dbg)
+    r = run_cli(
+        "pipeline.identify",
+        EX / "probes" / "orl_s03_7.png",
+        "--gallery",
+        EX / "gallery",
+        "--no-progress",
+        "--cache",
+        tmp_path / "c.npz",
+        "--landmarker",
+        "dlib",
+        "--descriptor",
+        "dlib-resnet",
+        "--save-debug",
+        dbg,
+    )
     assert r.returncode == 0, r.stderr
     files = sorted(p.name for p in dbg.iterdir())
     assert files == ["0000_orl_s03_7_overlay.png"], files  # a 2D descriptor: no 3D stage, no mesh / UV files
@@ -130,8 +200,17 @@ def test_save_debug(run_cli, tmp_path):
 
 def test_save_debug_default_pipeline_writes_3d_files(run_cli, tmp_path):
     dbg = tmp_path / "debug"
-    r = run_cli("pipeline.identify", EX / "probes" / "orl_s03_7.png", "--gallery", EX / "gallery", "--no-progress",
-                "--cache", tmp_path / "c.npz", "--save-debug", dbg)
+    r = run_cli(
+        "pipeline.identify",
+        EX / "probes" / "orl_s03_7.png",
+        "--gallery",
+        EX / "gallery",
+        "--no-progress",
+        "--cache",
+        tmp_path / "c.npz",
+        "--save-debug",
+        dbg,
+    )
     assert r.returncode == 0, r.stderr
     files = {p.name for p in dbg.iterdir()}
     for suffix in ("overlay.png", "face0_mesh.obj", "face0_uv.png", "face0_frontal.png"):

@@ -1,4 +1,5 @@
 """Image loading: formats, modes, EXIF orientation, and clear errors for bad files."""
+
 import struct
 import zlib
 
@@ -36,7 +37,7 @@ def test_gray_rgba_palette_cmyk(tmp_path):
 
 
 def test_16bit_is_rescaled(tmp_path):
-    a = (np.arange(20 * 30, dtype=np.uint16).reshape(20, 30) * 100)
+    a = np.arange(20 * 30, dtype=np.uint16).reshape(20, 30) * 100
     Image.fromarray(a).save(tmp_path / "d.png")
     img = load_image(tmp_path / "d.png")
     assert img.dtype == np.uint8 and img.max() > 200 and img[0, 0, 0] == 0
@@ -59,14 +60,24 @@ def test_save_is_atomic_and_roundtrips(tmp_path):
 def _bomb_png(path, w=100_000, h=100_000):
     def chunk(t, d):
         return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    )
 
 
-@pytest.mark.parametrize("case,match", [
-    ("missing", "no such file"), ("empty", "empty file"), ("text", "not a recognised image"),
-    ("truncated", "truncated"), ("bomb", "over the limit"), ("folder", "is a folder"),
-])
+@pytest.mark.parametrize(
+    "case,match",
+    [
+        ("missing", "no such file"),
+        ("empty", "empty file"),
+        ("text", "not a recognised image"),
+        ("truncated", "truncated"),
+        ("bomb", "over the limit"),
+        ("folder", "is a folder"),
+    ],
+)
 def test_bad_files_raise_clear_errors(tmp_path, case, match):
     p = tmp_path / "bad.jpg"
     if case == "empty":

@@ -1,6 +1,7 @@
 """pipeline.manifest: manifests read, verified and written in one place (round trip, atomic writes,
 tampered files refused, both record layouts read). The committed manifests' sha256 against their
 files are audited in tests/test_weights_audit.py."""
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,20 @@ def _shipped_file(folder, name="w.bin", data=b"weights " * 64):
 
 
 def _manifest(folder):
-    return {"default": "w.bin", "files": {"w.bin": M.record(folder / "w.bin", command="python -m training.x",
-                                                             config={"width": 16}, data={"images": 3},
-                                                             figures={"nme": 5.2}, bytes=512)},
-            "note": "zoë"}
+    return {
+        "default": "w.bin",
+        "files": {
+            "w.bin": M.record(
+                folder / "w.bin",
+                command="python -m training.x",
+                config={"width": 16},
+                data={"images": 3},
+                figures={"nme": 5.2},
+                bytes=512,
+            )
+        },
+        "note": "zoë",
+    }
 
 
 def test_round_trip_on_a_tmp_folder(tmp_path):
@@ -131,9 +142,12 @@ def test_the_shipped_folders_name_their_training_command(tmp_path, monkeypatch):
 
 def test_entries_from_files_and_top_level(tmp_path):
     _shipped_file(tmp_path)
-    man = {"files": {"frontal": {"file": "w.bin", "sha256": M.sha256_file(tmp_path / "w.bin")}},
-           "refiner": {"file": "w.bin", "sha256": M.sha256_file(tmp_path / "w.bin"), "width": 16},
-           "config": {"C": 5.0}, "components": ["frontal"]}
+    man = {
+        "files": {"frontal": {"file": "w.bin", "sha256": M.sha256_file(tmp_path / "w.bin")}},
+        "refiner": {"file": "w.bin", "sha256": M.sha256_file(tmp_path / "w.bin"), "width": 16},
+        "config": {"C": 5.0},
+        "components": ["frontal"],
+    }
     M.write_manifest(tmp_path, man)
     assert M.entry(tmp_path, "frontal")["file"] == "w.bin"
     assert M.entry(tmp_path, "refiner", manifest=man)["width"] == 16
@@ -147,8 +161,14 @@ def test_entries_from_files_and_top_level(tmp_path):
 
 def test_record_schema_and_both_layouts(tmp_path):
     f = _shipped_file(tmp_path)
-    rec = M.record(f, command="python -m training.x --a 1 ", config={"k": 3}, data={"n": 10},
-                   figures={"nme": 5.0}, visibility_threshold=0.7)
+    rec = M.record(
+        f,
+        command="python -m training.x --a 1 ",
+        config={"k": 3},
+        data={"n": 10},
+        figures={"nme": 5.0},
+        visibility_threshold=0.7,
+    )
     assert list(rec)[:6] == ["file", "sha256", "config", "command", "data", "figures"]
     assert rec["sha256"] == M.sha256_file(f) and rec["command"] == "python -m training.x --a 1"
     assert M.record_data(rec) == {"n": 10} and M.record_figures(rec) == {"nme": 5.0}
@@ -156,8 +176,13 @@ def test_record_schema_and_both_layouts(tmp_path):
     with pytest.raises(ValueError, match="schema keys"):
         M.record(f, command="c", **{"file": "other"})
     # records written before the schema (GoDP, DFD and detector layouts)
-    godp = {"sha256": "a" * 64, "config": {"K": 3}, "train_config": {"batch": 32}, "validation": {"nme_vis": 5.2},
-            "visibility_balanced_accuracy_val": 0.84}
+    godp = {
+        "sha256": "a" * 64,
+        "config": {"K": 3},
+        "train_config": {"batch": 32},
+        "validation": {"nme_vis": 5.2},
+        "visibility_balanced_accuracy_val": 0.84,
+    }
     assert M.record_data(godp) == {"batch": 32}
     assert M.record_figures(godp) == {"nme_vis": 5.2, "visibility_balanced_accuracy_val": 0.84}
     dfd = {"sha256": "a" * 64, "training": {"textures": 1454}}

@@ -1,4 +1,5 @@
 """pipeline.overlay: the one box + landmark drawer (colours at known pixels, inputs, shapes)."""
+
 import numpy as np
 import pytest
 
@@ -40,12 +41,16 @@ def test_gray_rgba_and_float_inputs_give_rgb():
 
 def test_several_faces_box_only_and_lengths():
     img = np.zeros((100, 100, 3), np.uint8)
-    out = draw_faces(img, [(10, 10, 40, 40), None, (60, 60, 90, 90)],
-                     [np.array([[20.0, 20.0]]), np.array([[75.0, 20.0]]), None],
-                     [np.array([False]), None, None], radius=2)
-    assert px(out, 22, 20) == OCCLUDED_COLOUR and px(out, 20, 20) == (0, 0, 0)   # face 0: occluded
-    assert px(out, 75, 20) == VISIBLE_COLOUR                                     # face 1: no box, visible
-    assert px(out, 60, 75) == BOX_COLOUR and px(out, 75, 75) == (0, 0, 0)        # face 2: box only
+    out = draw_faces(
+        img,
+        [(10, 10, 40, 40), None, (60, 60, 90, 90)],
+        [np.array([[20.0, 20.0]]), np.array([[75.0, 20.0]]), None],
+        [np.array([False]), None, None],
+        radius=2,
+    )
+    assert px(out, 22, 20) == OCCLUDED_COLOUR and px(out, 20, 20) == (0, 0, 0)  # face 0: occluded
+    assert px(out, 75, 20) == VISIBLE_COLOUR  # face 1: no box, visible
+    assert px(out, 60, 75) == BOX_COLOUR and px(out, 75, 75) == (0, 0, 0)  # face 2: box only
     assert px(out, 10, 25) == BOX_COLOUR
     np.testing.assert_array_equal(draw_faces(img, [], []), img)
     with pytest.raises(ValueError, match="one each per face"):
@@ -56,8 +61,9 @@ def test_several_faces_box_only_and_lengths():
 
 def test_default_radius_and_line_width_scale_with_the_image():
     assert default_radius((60, 80)) == 1 and default_radius((480, 640, 3)) == 3 and default_radius((1200, 900)) == 6
-    big = draw_landmarks(np.zeros((900, 1200, 3), np.uint8), np.array([[600.0, 450.0]]), np.array([False]),
-                         box=(100, 100, 800, 800))
+    big = draw_landmarks(
+        np.zeros((900, 1200, 3), np.uint8), np.array([[600.0, 450.0]]), np.array([False]), box=(100, 100, 800, 800)
+    )
     assert px(big, 606, 450) == px(big, 605, 450) == OCCLUDED_COLOUR  # radius 6, ring 2 px wide
     assert px(big, 600, 450) == (0, 0, 0)
     assert px(big, 400, 100) == px(big, 400, 101) == BOX_COLOUR

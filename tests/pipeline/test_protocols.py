@@ -3,6 +3,7 @@ the pipeline reads those declarations as plain attributes (no getattr probes wit
 
 The registered classes are checked from ``Registry.factory(name)`` without building them, so no
 model is loaded; entries whose optional extra is not installed are skipped."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,9 @@ def test_every_registered_class_declares_its_protocol(registry, name):
         assert t is None or isinstance(t, float), f"{cls.__qualname__}.proposal_threshold = {t!r}"
     elif registry is REFINERS:
         assert isinstance(cls.ranks_by_score, bool)
-        assert cls.ranks_by_score == isinstance(cls, T.VerifyingRefiner), \
+        assert cls.ranks_by_score == isinstance(cls, T.VerifyingRefiner), (
             f"{cls.__qualname__}: ranks_by_score is True exactly for a refiner with verify()"
+        )
     elif registry is DESCRIPTORS:
         assert isinstance(cls.needs_landmarks, bool) and isinstance(cls.needs_3d, bool)
         assert cls.needs_landmarks or not cls.needs_3d, "a 3D fit needs landmarks"
@@ -72,8 +74,10 @@ def test_a_not_built_placeholder_declares_the_neutral_attributes():
     assert f.ranks_by_score is False and f.proposal_threshold is None and f.needs_landmarks and f.needs_3d
 
 
-@pytest.mark.parametrize("refiner,detector,threshold", [("lm-verify", "dpm", -0.6), ("none", "dpm", 0.0),
-                                                        ("bbox-cnn", "dpm", 0.0), ("lm-verify", "dlib-hog", 0.0)])
+@pytest.mark.parametrize(
+    "refiner,detector,threshold",
+    [("lm-verify", "dpm", -0.6), ("none", "dpm", 0.0), ("bbox-cnn", "dpm", 0.0), ("lm-verify", "dlib-hog", 0.0)],
+)
 def test_a_verifying_refiner_gets_the_detectors_proposal_threshold(refiner, detector, threshold):
     """The detector is built with its proposal_threshold exactly when the refiner ranks by score."""
     from pipeline.pipeline import Pipeline
@@ -110,8 +114,8 @@ def test_the_pipeline_verifies_with_a_verifying_refiner_and_sorts_by_area_otherw
     for pipe, ref in ((plain, _Plain()), (verifying, _Verifying())):
         pipe._stages.update(detector=_Dets(), refiner=ref)
     assert isinstance(_Verifying(), T.VerifyingRefiner) and not isinstance(_Plain(), T.VerifyingRefiner)
-    assert [d.area for d in plain.detect(img)] == [2500.0, 100.0]   # largest first
-    assert [d.score for d in verifying.detect(img)] == [20.0]        # verify() decided
+    assert [d.area for d in plain.detect(img)] == [2500.0, 100.0]  # largest first
+    assert [d.score for d in verifying.detect(img)] == [20.0]  # verify() decided
 
 
 class _NoLandmarks:

@@ -1,8 +1,9 @@
 """A smoke test for every registered stage that is built: it loads and runs on a fixture."""
+
 import numpy as np
 import pytest
-
 from conftest import FIXTURES
+
 from pipeline.errors import NotBuiltError
 from pipeline.imageio import load_image
 from pipeline.registry import DESCRIPTORS, DETECTORS, LANDMARKERS, REFINERS

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from pipeline.types import (AFLW19_AFLW_IDS, AFLW19_MIRROR, AFLW19_NAMES, NUM_LANDMARKS, UHDB31_NINE, Landmarks,
-                            as_box)
 from pipeline.errors import ConfigError
+from pipeline.types import AFLW19_AFLW_IDS, AFLW19_MIRROR, AFLW19_NAMES, NUM_LANDMARKS, UHDB31_NINE, Landmarks, as_box
 
 
 def test_aflw19_order():

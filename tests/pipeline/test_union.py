@@ -1,8 +1,9 @@
 """``dpm+mmod``: dpm proposals joined by MMOD boxes, ranked first, on real fixture photos and bad input."""
+
 import numpy as np
 import pytest
-
 from conftest import face_box, fixture_image
+
 from pipeline.detection.boxes import iou
 from pipeline.imageio import load_image
 from pipeline.registry import DETECTORS
@@ -20,7 +21,7 @@ def portrait():
     x0, y0, x1, y1 = face_box("einstein")
     cx, cy = int((x0 + x1) / 2), int((y0 + y1) / 2)
     ox, oy = cx - 150, cy - 150
-    return np.ascontiguousarray(img[oy:oy + 300, ox:ox + 300]), (x0 - ox, y0 - oy, x1 - ox, y1 - oy)
+    return np.ascontiguousarray(img[oy : oy + 300, ox : ox + 300]), (x0 - ox, y0 - oy, x1 - ox, y1 - oy)
 
 
 def test_mmod_boxes_come_first_and_dpm_proposals_follow(union, portrait):
@@ -36,10 +37,10 @@ def test_mmod_boxes_come_first_and_dpm_proposals_follow(union, portrait):
 
 
 def test_mmod_scales_shrink_large_images_and_enlarge_small_ones_as_a_fallback(union):
-    assert union.mmod_scales(128, 128) == (1.0, pytest.approx(80 / 40))          # a 40 px face fills the window
-    assert union.mmod_scales(450, 450) == (1.0, pytest.approx((250_000 / 450 ** 2) ** 0.5))  # up to the cap
+    assert union.mmod_scales(128, 128) == (1.0, pytest.approx(80 / 40))  # a 40 px face fills the window
+    assert union.mmod_scales(450, 450) == (1.0, pytest.approx((250_000 / 450**2) ** 0.5))  # up to the cap
     first, up = union.mmod_scales(2000, 3000)
-    assert first == pytest.approx((250_000 / 6e6) ** 0.5) and up is None          # large: shrunk, no fallback
+    assert first == pytest.approx((250_000 / 6e6) ** 0.5) and up is None  # large: shrunk, no fallback
     plain = DETECTORS.create("dpm+mmod", min_face=40, mmod_enlarge=False)
     assert plain.mmod_scales(128, 128) == (1.0, None) and plain.cache_token != union.cache_token
 

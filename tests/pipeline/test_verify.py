@@ -1,15 +1,21 @@
 """The ``lm-verify`` refiner: the landmarks -> box regressor (round trip on synthetic layouts), the
 shipped regressor, re-centring of an off-centre box on a real face, rejection of non-faces."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, face_box, fixture_image
+
 from pipeline.detection.boxes import iou
 from pipeline.detection.dpm import nms
-from pipeline.detection.landmark_box import (box_from_landmarks, fit_box_regressor, layout_features,
-                                             roi_error, roi_from_landmarks)
+from pipeline.detection.landmark_box import (
+    box_from_landmarks,
+    fit_box_regressor,
+    layout_features,
+    roi_error,
+    roi_from_landmarks,
+)
 from pipeline.imageio import load_image
 from pipeline.types import Detection
 
@@ -22,7 +28,7 @@ def synthetic_layouts(n, seed=0):
     base = rng.uniform(-1, 1, (19, 2))
     pts, rois = [], []
     for _ in range(n):
-        a = rng.uniform(-0.3, 0.3)                     # a "yaw" that shifts the layout sideways
+        a = rng.uniform(-0.3, 0.3)  # a "yaw" that shifts the layout sideways
         shape = base + np.array([a, 0.0]) * (1 + base[:, 1:2]) + rng.normal(0, 0.02, (19, 2))
         cx, cy = rng.uniform(50, 400, 2)
         side = rng.uniform(60, 300)
@@ -53,8 +59,12 @@ def test_regressor_round_trip_recovers_rois():
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes():
-    dets = [Detection((0, 0, 10, 10), 0.2), Detection((1, 1, 11, 11), 0.9), Detection((50, 50, 60, 60), 0.1),
-            Detection((2, 2, 5, 5), 0.5)]  # contained in the first two but IoU < 0.5: kept
+    dets = [
+        Detection((0, 0, 10, 10), 0.2),
+        Detection((1, 1, 11, 11), 0.9),
+        Detection((50, 50, 60, 60), 0.1),
+        Detection((2, 2, 5, 5), 0.5),
+    ]  # contained in the first two but IoU < 0.5: kept
     kept = nms(dets, 0.5)
     assert [d.score for d in kept] == [0.9, 0.5, 0.1]
 
@@ -71,7 +81,7 @@ def test_off_centre_box_is_recentred_on_the_face(verifier, name):
     img = load_image(fixture_image(name))
     gt = face_box(name)
     w, h = gt[2] - gt[0], gt[3] - gt[1]
-    off = (gt[0] + 0.3 * w, gt[1] - 0.2 * h, gt[2] + 0.3 * w, gt[3] - 0.2 * h)   # IoU ~0.4 with the face
+    off = (gt[0] + 0.3 * w, gt[1] - 0.2 * h, gt[2] + 0.3 * w, gt[3] - 0.2 * h)  # IoU ~0.4 with the face
     assert iou(off, gt) < 0.5
     out = verifier.verify(img, [Detection(off, 0.0, "frontal")])
     assert out and iou(out[0].box, gt) > 0.6
@@ -104,7 +114,6 @@ def test_the_most_confident_face_wins_over_a_larger_false_box(verifier):
     assert iou(det.box, gt) > 0.6
 
 
-
 def test_face_floor_zero_keeps_the_best_candidate_and_the_default_rejects_it():
     """``--face-floor 0`` (inputs known to hold a face): a candidate that the trained floor rejects is
     kept; the default pipeline reports no face for it."""
@@ -125,7 +134,10 @@ def test_face_floor_zero_keeps_the_best_candidate_and_the_default_rejects_it():
     (det,) = loose.detect(flat)
     ((conf, prob, box, view),) = loose._stage("refiner").scored(flat, FakeDetector().detect(flat))
     assert 0.0 <= prob < strict._stage("refiner").floor and det.score == conf and det.box == box
-    assert loose._stage("refiner").floor == 0.0 and loose._stage("refiner").cache_token != strict._stage("refiner").cache_token
+    assert (
+        loose._stage("refiner").floor == 0.0
+        and loose._stage("refiner").cache_token != strict._stage("refiner").cache_token
+    )
 
 
 def test_without_the_check_the_landmark_confidence_ranks():
@@ -143,9 +155,9 @@ def test_nested_boxes():
 
     face = (100, 100, 200, 200)
     assert nested(face, (130, 150, 170, 190)) and nested((130, 150, 170, 190), face)  # a mouth box: either order
-    assert nested(face, (50, 50, 250, 250))                     # the face inside a box twice its side
-    assert not nested(face, (110, 110, 190, 190))               # 0.64 of the area: the same face, not a part
-    assert not nested(face, (180, 150, 220, 190))               # half outside: a neighbour, not a part
+    assert nested(face, (50, 50, 250, 250))  # the face inside a box twice its side
+    assert not nested(face, (110, 110, 190, 190))  # 0.64 of the area: the same face, not a part
+    assert not nested(face, (180, 150, 220, 190))  # half outside: a neighbour, not a part
     assert not nested(face, (300, 300, 330, 330)) and not nested(face, (0, 0, 0, 0))
 
 
@@ -164,11 +176,14 @@ def test_select_keeps_the_likelier_of_two_nested_faces(verifier):
     off = LandmarkVerifyRefiner.select(SimpleNamespace(resolve_nested=False, **cfg), scored)
     assert [d.box for d in off] == [mouth, face, other]
     swapped = [(0.9, 0.99, mouth, "a"), (0.8, 0.7, face, "b")]  # the part is the likelier: it stays
-    assert [d.box for d in LandmarkVerifyRefiner.select(SimpleNamespace(resolve_nested=True, **cfg), swapped)] == [mouth]
+    assert [d.box for d in LandmarkVerifyRefiner.select(SimpleNamespace(resolve_nested=True, **cfg), swapped)] == [
+        mouth
+    ]
     below = [(0.9, 0.7, mouth, "a"), (0.8, 0.3, face, "b")]  # a candidate under the floor never replaces
     assert [d.box for d in LandmarkVerifyRefiner.select(SimpleNamespace(resolve_nested=True, **cfg), below)] == [mouth]
     assert "n-" not in verifier.cache_token  # off by default (it lost real faces, session 8)
     from pipeline.registry import REFINERS
+
     assert "n-" in REFINERS.create("lm-verify", resolve_nested=True).cache_token
 
 
@@ -179,15 +194,24 @@ def test_part_veto_drops_a_nested_part_only_while_the_part_check_rejects_it():
     from pipeline.detection.verify import veto_parts
 
     face, mouth, eye, other = (100, 100, 200, 200), (130, 150, 170, 190), (110, 110, 140, 140), (300, 100, 400, 200)
-    D = lambda b, s=0.5: Detection(b, s, "v")  # noqa: E731
+
+    def D(b, s=0.5):
+        return Detection(b, s, "v")
+
     assert [d.box for d in veto_parts([D(mouth), D(face), D(other)], [0.1, 0.9, 0.9], 0.6)] == [face, other]
     assert [d.box for d in veto_parts([D(mouth), D(eye), D(face)], [0.1, 0.2, 0.9], 0.6)] == [face]  # twice
-    assert [d.box for d in veto_parts([D(mouth), D(face)], [0.7, 0.9], 0.6)] == [mouth, face]        # passes
-    assert [d.box for d in veto_parts([D(mouth), D(other)], [0.1, 0.9], 0.6)] == [mouth, other]      # not nested
+    assert [d.box for d in veto_parts([D(mouth), D(face)], [0.7, 0.9], 0.6)] == [mouth, face]  # passes
+    assert [d.box for d in veto_parts([D(mouth), D(other)], [0.1, 0.9], 0.6)] == [mouth, other]  # not nested
     big = (50, 50, 250, 250)
-    assert [d.box for d in veto_parts([D(face), D(big)], [0.9, 0.1], 0.6)] == [face, big]  # a face the check passes stays
-    assert [d.box for d in veto_parts([D(big), D(face)], [0.1, 0.9], 0.6)] == [big, face]  # only a smaller first face goes
-    assert [d.box for d in veto_parts([D(mouth)], [0.0], 0.6)] == [mouth]                   # never the only face
+    assert [d.box for d in veto_parts([D(face), D(big)], [0.9, 0.1], 0.6)] == [
+        face,
+        big,
+    ]  # a face the check passes stays
+    assert [d.box for d in veto_parts([D(big), D(face)], [0.1, 0.9], 0.6)] == [
+        big,
+        face,
+    ]  # only a smaller first face goes
+    assert [d.box for d in veto_parts([D(mouth)], [0.0], 0.6)] == [mouth]  # never the only face
 
 
 def test_the_part_veto_is_off_by_default_and_can_be_switched_on(verifier):
@@ -218,8 +242,11 @@ def test_the_detection_benchmark_scores_the_part_veto_when_it_is_on(monkeypatch)
             return faces + ["vetoed"]
 
     fe = object.__new__(bench.FrontEnd)
-    fe.pipe = type("P", (), {"_stage": lambda self, k: Stub() if k == "refiner" else
-                             type("D", (), {"detect": lambda self, im: ["d"]})()})()
+    fe.pipe = type(
+        "P",
+        (),
+        {"_stage": lambda self, k: Stub() if k == "refiner" else type("D", (), {"detect": lambda self, im: ["d"]})()},
+    )()
     assert fe.faces_by_floor(None, (None, 0.3)) == [[None, "vetoed"], [0.3, "vetoed"]] and len(calls) == 2
 
 

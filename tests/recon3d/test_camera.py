@@ -1,10 +1,17 @@
 """Scaled-orthographic camera: Euler convention (binding signs), projection, estimation."""
+
 import numpy as np
 import pytest
 
 from pipeline.errors import FitError
-from recon3d.camera import (Camera, estimate_affine_camera, estimate_camera, euler_to_rotation, project,
-                            rotation_to_euler)
+from recon3d.camera import (
+    Camera,
+    estimate_affine_camera,
+    estimate_camera,
+    euler_to_rotation,
+    project,
+    rotation_to_euler,
+)
 
 NOSE = np.array([[0.0, 0.0, 100.0]])  # a point toward the viewer
 RIGHT = np.array([[100.0, 0.0, 0.0]])  # toward the subject's left = image right
@@ -57,8 +64,13 @@ def test_gold_standard_affine_is_exact_on_noise_free_data():
 def test_scaled_orthographic_recovery(refine):
     rng = np.random.default_rng(3)
     for _ in range(20):
-        truth = Camera.from_pose(rng.uniform(-85, 85), rng.uniform(-40, 40), rng.uniform(-30, 30),
-                                 rng.uniform(0.5, 4), rng.uniform(0, 500, 2))
+        truth = Camera.from_pose(
+            rng.uniform(-85, 85),
+            rng.uniform(-40, 40),
+            rng.uniform(-30, 30),
+            rng.uniform(0.5, 4),
+            rng.uniform(0, 500, 2),
+        )
         X = rng.normal(0, 40, (15, 3))
         est = estimate_camera(truth.project(X), X, refine=refine)
         assert np.allclose(est.R, truth.R, atol=1e-6) and np.isclose(est.s, truth.s) and np.allclose(est.t, truth.t)
@@ -71,7 +83,10 @@ def test_refinement_reduces_the_weighted_error():
     x = truth.project(X) + rng.normal(0, 2.0, (19, 2))
     lin = estimate_camera(x, X, refine=False)
     ref = estimate_camera(x, X, refine=True)
-    err = lambda c: np.sum((c.project(X) - x) ** 2)  # noqa: E731
+
+    def err(c):
+        return np.sum((c.project(X) - x) ** 2)
+
     assert err(ref) <= err(lin) + 1e-9
     assert abs(ref.yaw - 40) < 3
 

@@ -1,4 +1,5 @@
 """Export: OBJ (+ MTL + texture PNG), PLY, overlays; atomic writes."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """Shape + pose fitting: synthetic round trips, the stage classes, FitError cases."""
+
 import numpy as np
 import pytest
 
@@ -75,7 +76,9 @@ def test_linear_shape_step_is_exact_with_the_true_camera(model):
     V = model.shape(alpha)
     cam = Camera.from_pose(30, 10, 5, 2.0, (200, 200))
     corr = Correspondences.from_groups(tuple((v,) for v in range(0, model.n_vertices, 50)))
-    A, b = linear_system(cam, corr.rows(model.basis3()[:, :, :10]), corr.points(model.mean), cam.project(corr.points(V)))
+    A, b = linear_system(
+        cam, corr.rows(model.basis3()[:, :, :10]), corr.points(model.mean), cam.project(corr.points(V))
+    )
     assert np.allclose(solve_tikhonov(A, b, np.ones(len(b)), 1e-9), alpha, atol=1e-5)
     # the AFLW groups average vertices: the 3D landmark is the mean of the group
     c19 = Correspondences.from_groups(aflw19_vertex_groups(model))

@@ -1,4 +1,5 @@
 """Frontalisation: a face rendered at a pose, lifted and frontalised looks like its frontal render."""
+
 import cv2
 import numpy as np
 import pytest
@@ -67,5 +68,4 @@ def test_errors(model, texture):
     with pytest.raises(FitError):
         frontalize(Fit3D(np.zeros((5, 3)), {}, np.zeros(63), 0.0), uv)
     with pytest.raises(FitError):
-        frontalize(Fit3D(model.mean, {}, np.zeros(63), 0.0),
-                   UVTexture(uv.image, np.zeros_like(uv.mask)))
+        frontalize(Fit3D(model.mean, {}, np.zeros(63), 0.0), UVTexture(uv.image, np.zeros_like(uv.mask)))

@@ -1,10 +1,19 @@
 """The packaged Surrey Face Model: loading, landmark correspondences, symmetry, contour."""
+
 import numpy as np
 import pytest
 
 from recon3d.camera import Camera
-from recon3d.model import (IBUG68_TO_AFLW19, NOSE_TIP_VERTEX, aflw19_points, aflw19_vertex_groups, ibug68_points,
-                           load_model, packaged_model_path, silhouette_vertices)
+from recon3d.model import (
+    IBUG68_TO_AFLW19,
+    NOSE_TIP_VERTEX,
+    aflw19_points,
+    aflw19_vertex_groups,
+    ibug68_points,
+    load_model,
+    packaged_model_path,
+    silhouette_vertices,
+)
 
 
 @pytest.fixture(scope="module")

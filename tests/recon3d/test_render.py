@@ -1,4 +1,5 @@
 """CPU renderer: rasteriser, sign conventions, landmark visibility, face box."""
+
 import cv2
 import numpy as np
 import pytest
@@ -24,7 +25,10 @@ def test_rasterize_matches_opencv_fill_and_depth_order():
     # reference: brute-force point-in-triangle test of every pixel centre
     gy, gx = np.mgrid[0:64, 0:64]
     a, b, c = xy[0], xy[1], xy[2]
-    cross = lambda p, q: (q[0] - p[0]) * (gy - p[1]) - (q[1] - p[1]) * (gx - p[0])  # noqa: E731
+
+    def cross(p, q):
+        return (q[0] - p[0]) * (gy - p[1]) - (q[1] - p[1]) * (gx - p[0])
+
     e = np.stack([cross(a, b), cross(b, c), cross(c, a)])
     ref = (e >= 0).all(0) | (e <= 0).all(0)
     assert np.array_equal(r.mask, ref)
@@ -50,8 +54,11 @@ def test_yaw_positive_puts_the_nose_left_of_the_face_centre(model):
         assert np.sign(nose_x - (r.box[0] + r.box[2]) / 2) == side
     up = render_pose(model.mean, None, 0, 25, 0, 256, 306)
     down = render_pose(model.mean, None, 0, -25, 0, 256, 306)
+
     # pitch > 0 (looking up): the nose tip moves up relative to the eyes
-    rel = lambda r: r.landmarks[13, 1] - r.landmarks[[7, 10], 1].mean()  # noqa: E731
+    def rel(r):
+        return r.landmarks[13, 1] - r.landmarks[[7, 10], 1].mean()
+
     assert rel(up) < rel(down)
 
 

@@ -1,4 +1,5 @@
 """UV texture lifting: render -> lift -> re-render round trips, visibility mask, mirror filling."""
+
 import cv2
 import numpy as np
 import pytest

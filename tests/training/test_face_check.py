@@ -1,12 +1,13 @@
 """The face / non-face check of ``lm-verify``: the fusion and the floor rule on synthetic scores
 (round trips that a wrong implementation fails), the convention-free box match, and the shipped model
 on real and non-face crops."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import face_box, fixture_image
+
 from pipeline.detection.boxes import box_matches
 from pipeline.detection.face_check import fuse
 from training.face_check import auc, choose_floor, fit_fusion, noise_image
@@ -54,9 +55,9 @@ def test_auc_of_perfect_and_random_scores():
 def test_box_matches_is_convention_free():
     gt = (10, 10, 110, 130)
     assert box_matches((0, 0, 120, 140), gt) and box_matches((30, 30, 90, 110), gt)
-    assert not box_matches((120, 10, 220, 130), gt)          # centre outside
-    assert not box_matches((55, 65, 65, 75), gt)             # 10x smaller
-    assert not box_matches((-200, -200, 320, 340), gt)       # 5x larger
+    assert not box_matches((120, 10, 220, 130), gt)  # centre outside
+    assert not box_matches((55, 65, 65, 75), gt)  # 10x smaller
+    assert not box_matches((-200, -200, 320, 340), gt)  # 5x larger
 
 
 def test_noise_images_are_deterministic():
@@ -139,13 +140,14 @@ def test_extra_render_sets_are_appended_without_changing_the_default_draws(tmp_p
     hard = _render_set(tmp_path / "hard", 3, -80.0)
     aflw = tmp_path / "aflw"
     aflw.mkdir()
-    (aflw / "annotations.jsonl").write_text("".join(json.dumps({"image": f"images/a{k}.jpg", "yaw": 5.0}) + "\n"
-                                                    for k in range(4)))
+    (aflw / "annotations.jsonl").write_text(
+        "".join(json.dumps({"image": f"images/a{k}.jpg", "yaw": 5.0}) + "\n" for k in range(4))
+    )
     cfg = FaceCheckTrainConfig(renders=4, aflw=2, cfp_negatives=0, noise=2)
     base = jobs_for(cfg, renders, aflw, tmp_path / "cfp")
     more = jobs_for(cfg, renders, aflw, tmp_path / "cfp", (hard,))
-    assert more[:len(base)] == base  # same sources, scales and validation flags
-    extra = more[len(base):]
+    assert more[: len(base)] == base  # same sources, scales and validation flags
+    extra = more[len(base) :]
     assert [j["kind"] for j in extra] == ["render"] * 3
     assert all(j["path"].startswith(str(hard)) and j["yaw"] == -80.0 and 0.4 <= j["scale"] <= 1.0 for j in extra)
     assert [j["kind"] for j in base].count("render") == 4 and [j["kind"] for j in base].count("noise") == 2
@@ -157,12 +159,12 @@ def test_candidates_are_labelled_face_background_part_around_or_offcentre():
     cfg = FaceCheckTrainConfig()
     gt = (100.0, 100.0, 200.0, 200.0)
     assert label_candidate((95, 98, 205, 206), gt, cfg) == "face"
-    assert label_candidate((0, 0, 50, 50), gt, cfg) == "background"            # off the face
-    assert label_candidate((120, 150, 160, 190), gt, cfg) == "part"            # a mouth box: side 0.4
-    assert label_candidate((40, 40, 260, 260), gt, cfg) == "around"           # side 2.2, covers the face
-    assert label_candidate((160, 100, 260, 200), gt, cfg) == "offcentre"       # centre off the face, IoU 0.25
+    assert label_candidate((0, 0, 50, 50), gt, cfg) == "background"  # off the face
+    assert label_candidate((120, 150, 160, 190), gt, cfg) == "part"  # a mouth box: side 0.4
+    assert label_candidate((40, 40, 260, 260), gt, cfg) == "around"  # side 2.2, covers the face
+    assert label_candidate((160, 100, 260, 200), gt, cfg) == "offcentre"  # centre off the face, IoU 0.25
     assert label_candidate((110, 100, 210, 200), gt, cfg) == "face"
-    assert label_candidate((120, 150, 160, 190), None, cfg) == "background"     # a non-face image
+    assert label_candidate((120, 150, 160, 190), None, cfg) == "background"  # a non-face image
     # a part only counts when it lies on the face; half of it outside is 'between'
     assert label_candidate((180, 150, 220, 190), gt, cfg) == "between"
 
@@ -191,7 +193,7 @@ def test_sampled_part_boxes_are_parts_or_boxes_around_the_face():
 
 def test_crops_at_several_contexts_and_their_mirrors():
     from pipeline.detection.bbox_cnn import crop_for, crops_for, to_input
-    from training.bbox_cnn import mirrored_batches
+    from training.loaders import mirrored_batches
 
     img = (np.arange(200 * 200) % 251).astype(np.uint8).reshape(200, 200)
     box = (80.0, 70.0, 120.0, 110.0)
@@ -214,7 +216,10 @@ def test_cached_candidates_are_cropped_again_at_other_contexts(tmp_path):
     img = np.random.default_rng(0).integers(0, 256, (120, 160), dtype=np.uint8)
     cv2.imwrite(str(tmp_path / "a.png"), img)
     jobs = [{"kind": "render", "path": str(tmp_path / "a.png"), "gt": [40, 30, 100, 90], "scale": 1.0}]
-    data = {"src": np.array([str(tmp_path / "a.png")] * 2), "box": np.array([[40, 30, 100, 90], [10, 10, 30, 30]], np.float32)}
+    data = {
+        "src": np.array([str(tmp_path / "a.png")] * 2),
+        "box": np.array([[40, 30, 100, 90], [10, 10, 30, 30]], np.float32),
+    }
     out = recrop(data, jobs, tmp_path, (1.5, 3.0))
     assert out.shape == (2, 2, 64, 64)
     assert np.array_equal(out[1], crops_for(img, data["box"][1], (1.5, 3.0)))

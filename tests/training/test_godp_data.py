@@ -1,4 +1,5 @@
 """make_sample's augmentations on a synthetic face: geometry and the low-resolution copy."""
+
 import dataclasses
 
 import numpy as np
@@ -13,8 +14,15 @@ def _set() -> LandmarkSet:
     yy, xx = np.mgrid[:200, :200]
     img = (((xx // 2 + yy // 2) % 2) * 200 + 20).astype(np.uint8)  # 2 px checkerboard: only fine detail
     pts = np.stack([np.linspace(60, 140, L), np.linspace(70, 130, L)], 1)[None]
-    return LandmarkSet(images=[img], rois=np.array([[100.0, 100.0, 120.0]]), points=pts,
-                       visible=np.ones((1, L), bool), known=np.ones((1, L), bool), yaw=np.zeros(1), names=["a"])
+    return LandmarkSet(
+        images=[img],
+        rois=np.array([[100.0, 100.0, 120.0]]),
+        points=pts,
+        visible=np.ones((1, L), bool),
+        known=np.ones((1, L), bool),
+        yaw=np.zeros(1),
+        names=["a"],
+    )
 
 
 def _still(**kw) -> AugmentConfig:
