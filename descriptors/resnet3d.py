@@ -20,6 +20,7 @@ a frontal gallery (the model-selection set; evaluation subjects 126-250 were not
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -35,13 +36,33 @@ class Resnet3dDescriptor:
     needs_3d = True
     needs_landmarks = True
 
-    def __init__(self, weight_2d: float = 0.5, jitter: int = 0, render_size: tuple[int, int] = (256, 306)):
+    #: the embedding network of both halves: dlib's own (``dlib``) or a torch descriptor's registry name
+    backbone = "dlib"
+
+    def __init__(
+        self,
+        weight_2d: float = 0.5,
+        jitter: int = 0,
+        render_size: tuple[int, int] = (256, 306),
+        backbone: str | None = None,
+    ):
         if not 0.0 <= float(weight_2d) <= 1.0:
             raise ValueError(f"weight_2d must be in [0, 1], got {weight_2d!r}")
         self.weight_2d = float(weight_2d)
         self.render_size = (int(render_size[0]), int(render_size[1]))
-        self._resnet = DlibResnetDescriptor(jitter=jitter, align="landmarks")
-        self.cache_token = f"resnet-3d/v1/w{self.weight_2d:g}/j{jitter}/r{self.render_size[0]}x{self.render_size[1]}"
+        if backbone is not None:
+            self.backbone = backbone
+        token = f"{self.name}/v1/w{self.weight_2d:g}/j{jitter}/r{self.render_size[0]}x{self.render_size[1]}"
+        if self.backbone == "dlib":
+            self._resnet: Any = DlibResnetDescriptor(jitter=jitter, align="landmarks")
+        else:
+            if jitter:
+                raise ValueError("jitter is available with the dlib backbone only")
+            from pipeline.registry import DESCRIPTORS
+
+            self._resnet = DESCRIPTORS.create(self.backbone)
+            token += f"/{self.backbone}:{self._resnet.cache_token}"
+        self.cache_token = token
 
     def frontal(self, face: FaceResult):
         """The frontal render (:class:`recon3d.render.Rendered`) of ``face`` (needs its fit and UV texture)."""
@@ -59,3 +80,10 @@ class Resnet3dDescriptor:
         vec = np.concatenate([math.sqrt(self.weight_2d) * e2d, math.sqrt(1.0 - self.weight_2d) * efr])
         vec = (vec / max(float(np.linalg.norm(vec)), 1e-12)).astype(np.float32)
         return Signature(vector=vec, mask=None, kind=self.name)
+
+
+class PoseResnet3dDescriptor(Resnet3dDescriptor):
+    """``resnet-3d`` with the pose-robust network (``pose-resnet``) in both halves."""
+
+    name = "pose-resnet-3d"
+    backbone = "pose-resnet"

@@ -40,6 +40,7 @@ class TorchResnetDescriptor:
     needs_3d = False
     needs_landmarks = True
     weights = "dlib_resnet_v1.safetensors"
+    command: str | None = None  # how to make the weights, for the error when they are missing
 
     def __init__(self, flip: bool = False, weights: str | None = None):
         self.flip = bool(flip)
@@ -49,7 +50,8 @@ class TorchResnetDescriptor:
         from descriptors.dlib_torch import CONVERT_COMMAND, DATA_DIR
         from pipeline import manifest
 
-        sha = manifest.entry(DATA_DIR, self.weights, what="dlib ResNet weights", command=CONVERT_COMMAND)["sha256"]
+        cmd = self.command or CONVERT_COMMAND
+        sha = manifest.entry(DATA_DIR, self.weights, what="dlib ResNet weights", command=cmd)["sha256"]
         #: gallery caches key on it: other weights or another flip setting mean other signatures
         self.cache_token = f"{self.weights}:{sha[:16]}:flip={int(self.flip)}"
 
@@ -58,6 +60,13 @@ class TorchResnetDescriptor:
 
         lm = face.landmarks
         return chip_from_landmarks(image, face.detection.box, None if lm is None else lm.points)
+
+    def embed(self, image: np.ndarray, box, points: np.ndarray | None = None) -> np.ndarray:
+        """(128,) unit embedding of the face in ``box`` (x0, y0, x1, y1) px, aligned on the 19 AFLW
+        ``points`` (19, 2) px when given (the interface of :meth:`DlibResnetDescriptor.embed`)."""
+        from descriptors.chips import chip_from_landmarks
+
+        return self.embed_chips(chip_from_landmarks(image, box, points)[None])[0]
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """(N, 150, 150, 3) uint8 chips -> (N, 128) float32 unit vectors."""
@@ -78,3 +87,4 @@ class PoseResnetDescriptor(TorchResnetDescriptor):
 
     name = "pose-resnet"
     weights = "dlib_resnet_pose_v1.safetensors"
+    command = "python -m training.pose_resnet --export descriptors/data/dlib_resnet_pose_v1.safetensors"

@@ -50,7 +50,18 @@ def roc_auc(scores: np.ndarray, same: np.ndarray) -> float:
 
 
 def threshold_at_far(impostor_scores: np.ndarray, far: float) -> float:
-    """The smallest threshold whose FAR on ``impostor_scores`` is at most ``far`` (accept: score >= t)."""
+    """The smallest threshold whose FAR on ``impostor_scores`` is at most ``far`` (accept: score >= t).
+
+    Only the impostor scores fix it (the genuine scores give the TAR at it: :func:`tar_at_far`); the
+    operating points of :mod:`descriptors.thresholds` are made with it.
+
+    >>> imp = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
+    >>> t = threshold_at_far(imp, 0.1)  # at most 1 of the 10 impostors may be accepted
+    >>> int((imp >= t).sum()), 0.9 < t < 0.9001
+    (1, True)
+    >>> int((imp >= threshold_at_far(imp, 0.0)).sum())
+    0
+    """
     imp = np.sort(np.asarray(impostor_scores, np.float64).ravel())[::-1]
     if imp.size == 0:
         raise ValueError("no impostor scores")

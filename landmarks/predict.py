@@ -26,6 +26,7 @@ from pipeline.cli import (
     EXIT_FAILED,
     EXIT_OK,
     add_stage_args,
+    add_version_arg,
     config_from_args,
     error_line,
     expand_inputs,
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--json", metavar="FILE", help="write results as JSON to FILE (- for stdout)")
     add_stage_args(ap)
+    add_version_arg(ap)
     return ap
 
 

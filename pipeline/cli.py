@@ -25,6 +25,50 @@ EXIT_CODES_HELP = """exit codes:
   130 interrupted"""
 
 
+PACKAGE = "godp-face"
+
+
+def package_version() -> str:
+    """The installed version of the ``godp-face`` distribution (``importlib.metadata``), or
+    ``"unknown (not installed)"`` for a source tree that was never ``pip install``-ed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(PACKAGE)
+    except PackageNotFoundError:
+        return "unknown (not installed; pip install -e .)"
+
+
+def add_version_arg(ap: argparse.ArgumentParser) -> None:
+    """Add ``--version``: prints ``godp-face X.Y.Z`` on stdout and exits 0."""
+    ap.add_argument("--version", action="version", version=f"{PACKAGE} {package_version()}")
+
+
+def _threshold_spec(text: str) -> str:
+    from descriptors.thresholds import NAMED_FARS, is_spec
+
+    if not is_spec(text.strip()):
+        raise argparse.ArgumentTypeError(
+            f"expected {', '.join(NAMED_FARS)} or a cosine threshold between -1 and 1, got {text!r}"
+        )
+    return text.strip()
+
+
+def add_threshold_arg(ap: argparse.ArgumentParser, default: str | None, what: str) -> None:
+    """Add ``--threshold far1|far0.1|VALUE`` (checked at parse time; resolved to a number with
+    :func:`descriptors.thresholds.operating_point` once the descriptor is known). what: what a
+    score at or above it means, for the help text."""
+    ap.add_argument(
+        "--threshold",
+        type=_threshold_spec,
+        default=default,
+        metavar="far1|far0.1|VALUE",
+        help=f"operating point: {what} when the cosine score is at least the threshold; far1 / far0.1: the "
+        "descriptor's threshold calibrated at a false accept rate of 1 %% / 0.1 %% on CFP training subjects "
+        "(python -m training.calibrate), or a cosine value in [-1, 1]" + (f" [{default}]" if default else ""),
+    )
+
+
 def add_stage_args(ap: argparse.ArgumentParser, descriptor: bool = False) -> None:
     d = PipelineConfig()
     g = ap.add_argument_group("pipeline stages")

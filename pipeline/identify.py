@@ -2,7 +2,7 @@
 
     python -m pipeline.identify PROBE... --gallery DIR [--top-k K] [--json FILE|-]
         [--cache PATH | --no-cache] [--fusion max|mean] [--index numpy|faiss] [--save-debug DIR]
-        [--detector NAME] [--landmarker NAME] [--descriptor NAME]
+        [--threshold far1|far0.1|VALUE] [--detector NAME] [--landmarker NAME] [--descriptor NAME]
 
 PROBE is an image or a folder of images. Gallery layouts: DIR/<identity>/*.jpg (several images
 per identity) or DIR/<identity>.jpg. Each probe's best face (the most confident; the largest with
@@ -18,6 +18,13 @@ cannot be enrolled are reported as warnings and skipped.
 
 Without --json a table is printed; --json writes [{"probe", "status": "ok"|"no_face"|"error",
 "message", "candidates": [{"identity", "score"}, ...], "box" (ok only)}], best first.
+
+Open-set identification (--threshold): a probe whose best score is below the threshold is
+"unknown" (not enrolled). far1 / far0.1 are the descriptor's thresholds calibrated at a false
+accept rate of 1 % / 0.1 % on CFP training subjects 001-125 (python -m training.calibrate); a number
+is used as is. Each ok record then also has "identity" (the best candidate, or "unknown"),
+"decision" ("match" | "unknown") and "operating_point" ({"label", "value"}); the candidates are
+listed either way. Without --threshold every probe gets its best candidate (closed set).
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from pipeline.cli import (
     EXIT_FAILED,
     EXIT_OK,
     add_stage_args,
+    add_threshold_arg,
+    add_version_arg,
     config_from_args,
     error_line,
     expand_inputs,
@@ -53,6 +62,9 @@ from pipeline.pipeline import Pipeline
 from pipeline.types import FaceResult
 
 log = logging.getLogger("pipeline.identify")
+
+#: The identity (and decision) of an open-set probe whose best score is below the threshold.
+UNKNOWN = "unknown"
 
 
 def _positive_int(text: str) -> int:
@@ -104,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         "made them, the fitted mesh (OBJ), the UV texture (PNG) and the frontalised face (PNG)",
     )
     ap.add_argument("--no-progress", action="store_true", help="no progress bars (gallery enrolment, probes)")
+    add_threshold_arg(ap, None, "open-set identification: a probe is matched to its best identity only")
     add_stage_args(ap, descriptor=True)
+    add_version_arg(ap)
     return ap
 
 
@@ -210,7 +224,14 @@ def run(argv: list[str] | None = None) -> int:
     if a.index == "faiss":
         require_faiss()  # a one-line configuration error (exit 2) before any work
     pipe = Pipeline(config_from_args(a))
-    _ = pipe.descriptor  # build the descriptor now: configuration errors surface before any work
+    desc = pipe.descriptor  # build the descriptor now: configuration errors surface before any work
+    op: dict[str, Any] | None = None
+    if a.threshold is not None:  # open set: resolved (or refused) before the gallery is enrolled
+        from descriptors.thresholds import operating_point
+
+        value, label = operating_point(a.descriptor, a.threshold, cache_token=getattr(desc, "cache_token", None))
+        op = {"label": label, "value": value}
+        log.info("open-set operating point %s: threshold %.4f (descriptor %s)", label, value, a.descriptor)
     cache = None if a.no_cache else (a.cache or "auto")
     gallery = enroll(pipe, a.gallery, progress=not a.no_progress, cache=cache, fusion=a.fusion)
     gallery.use_index(a.index)
@@ -230,13 +251,19 @@ def run(argv: list[str] | None = None) -> int:
             for f in faces:
                 assert f.signature is not None  # run(until="describe") describes every face
                 cands = gallery.match(f.signature.vector, a.top_k, f.signature.mask)
-                results.append(
-                    {
-                        **rec,
-                        "box": [round(v, 1) for v in f.detection.box],
-                        "candidates": [{"identity": i, "score": round(s, 4)} for i, s in cands],
-                    }
-                )
+                out = {
+                    **rec,
+                    "box": [round(v, 1) for v in f.detection.box],
+                    "candidates": [{"identity": i, "score": round(s, 4)} for i, s in cands],
+                }
+                if op is not None:
+                    matched = bool(cands) and cands[0][1] >= op["value"]
+                    out.update(
+                        identity=cands[0][0] if matched else UNKNOWN,
+                        decision="match" if matched else UNKNOWN,
+                        operating_point=dict(op),
+                    )
+                results.append(out)
             n_ok += 1
             if debug is not None:
                 try:
@@ -258,12 +285,17 @@ def run(argv: list[str] | None = None) -> int:
         write_json(results, a.json)
     else:
         w = max(len(r["probe"]) for r in results)
-        print(f"{'probe':<{w}}  status   best match (score)  next candidates")
+        if op is None:
+            print(f"{'probe':<{w}}  status   best match (score)  next candidates")
+        else:
+            print(f"open set: a best score below {op['value']:.4f} ({op['label']}, {a.descriptor}) is unknown")
+            print(f"{'probe':<{w}}  status   identity  best match (score)  next candidates")
         for r in results:
             c = r["candidates"]
             best = f"{c[0]['identity']} ({c[0]['score']:.3f})" if c else "-"
             rest = ", ".join(f"{x['identity']} ({x['score']:.3f})" for x in c[1:3])
-            print(f"{r['probe']:<{w}}  {r['status']:<7}  {best:<18}  {rest}")
+            ident = "" if op is None else f"{r.get('identity', '-'):<8}  "
+            print(f"{r['probe']:<{w}}  {r['status']:<7}  {ident}{best:<18}  {rest}")
     return EXIT_OK if n_ok > 0 else EXIT_FAILED
 
 

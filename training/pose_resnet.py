@@ -64,6 +64,9 @@ class PoseTrainConfig:
     w_keep: float = 1.0
     seed: int = 0
     threads: int = 2
+    #: chips of the validation subjects made with ``pose_chips --frontal``: also validate the
+    #: resnet-3d-style fusion of the 2D and the frontalised embeddings ("" = none)
+    val_frontal: str = ""
 
 
 class Head(nn.Module):
@@ -171,8 +174,33 @@ def train(cfg: PoseTrainConfig, out: Path, export: Path | None = None) -> dict:
     metrics_path = out / "metrics.jsonl"
     metrics_path.write_text("")
 
+    vf = None
+    if cfg.val_frontal:
+        zf = np.load(cfg.val_frontal)
+        if "frontal_chips" not in zf:
+            raise ConfigError(f"{cfg.val_frontal} has no frontal chips: make it with pose_chips --frontal")
+        pos = {p: i for i, p in enumerate(paths)}
+        rows_f = [i for i, p in enumerate(zf["path"].astype(str)) if p in pos and va[pos[p]]]
+        idx = np.array([pos[str(zf["path"][i])] for i in rows_f], int)
+        ok = torch.from_numpy(zf["frontal_ok"][rows_f].astype(np.float32))[:, None]
+        vf = (idx, frozen_features(teacher, zf["frontal_chips"][rows_f], cfg.cut), ok)
+        log.info("fusion validation on %d chips with a frontal render (%d fits failed)", len(idx), int((ok == 0).sum()))
+
+    def fused_rank1(h: Head, tag: str, row: dict) -> None:
+        assert vf is not None
+        idx, ffeat, ok = vf
+        e2d, efr = embed(h, feats[idx]), embed(h, ffeat) * ok
+        for w in (0.3, 0.5, 0.7):
+            v = torch.cat([w**0.5 * e2d, (1 - w) ** 0.5 * efr], dim=1)
+            row[f"{tag}_fused_w{w:g}"] = rank1(v, subject[idx], view[idx], paths[idx])
+        row[f"{tag}_frontalised"] = rank1(efr, subject[idx], view[idx], paths[idx])
+
     def evaluate(epoch: int, tot: dict) -> dict:
         row: dict = {"epoch": epoch, **{k: round(v, 5) for k, v in tot.items()}}
+        if vf is not None:
+            if epoch == 0:
+                fused_rank1(Head(teacher, cfg.cut), "teacher", row)
+            fused_rank1(head, "student", row)
         if va.any():
             s = embed(head, feats[va])
             s_flip = F.normalize(s + embed(head, feats_m[va]), dim=1)

@@ -58,3 +58,24 @@ def test_evaluation_subjects_are_refused(tmp_path):
     cfg = PoseTrainConfig(chips=str(_chips(tmp_path / "c.npz", ("001", "130"))), cut=13, epochs=1, threads=1)
     with pytest.raises(ConfigError):
         train(cfg, tmp_path / "run")
+
+
+def test_fusion_validation_with_frontal_chips(tmp_path):
+    """With ``val_frontal`` the 2D + frontalised fusion is validated; a failed fit's chip contributes nothing."""
+    from training.pose_resnet import PoseTrainConfig, train
+
+    path = _chips(tmp_path / "c.npz")
+    z = dict(np.load(path))
+    val = z["subject"] == "004"
+    vf = {k: v[val] for k, v in z.items()}
+    vf["frontal_chips"] = vf["chips"][:, ::-1].copy()
+    vf["frontal_ok"] = np.array([True] * (len(vf["path"]) - 1) + [False])
+    np.savez(tmp_path / "vf.npz", **vf)
+    cfg = PoseTrainConfig(
+        chips=str(path), val_subjects="004-004", val_frontal=str(tmp_path / "vf.npz"), cut=13, epochs=1, threads=1
+    )
+    train(cfg, tmp_path / "run")
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert {"teacher_fused_w0.5", "teacher_frontalised", "student_fused_w0.5"} <= set(lines[0])
+    assert lines[0]["student_fused_w0.5"] == lines[0]["teacher_fused_w0.5"]
+    assert "student_fused_w0.3" in lines[1] and "teacher_fused_w0.3" not in lines[1]
