@@ -17,7 +17,10 @@ configuration are unchanged; only new or changed images are described. Gallery i
 cannot be enrolled are reported as warnings and skipped.
 
 Without --json a table is printed; --json writes [{"probe", "status": "ok"|"no_face"|"error",
-"message", "candidates": [{"identity", "score"}, ...], "box" (ok only)}], best first.
+"message", "candidates": [{"identity", "score"}, ...], "box" (ok only), "pose" (ok only)}], best
+first. "pose" is {"yaw", "pitch", "roll"} in degrees of the face's 3D fit (yaw > 0: the nose points
+towards image-left, pitch > 0: looking up, roll > 0: clockwise in the image), or null when the
+descriptor needs no 3D fit (e.g. dlib-resnet).
 
 Open-set identification (--threshold): a probe whose best score is below the threshold is
 "unknown" (not enrolled). far1 / far0.1 are the descriptor's thresholds calibrated at a false
@@ -120,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_stage_args(ap, descriptor=True)
     add_version_arg(ap)
     return ap
+
+
+def face_pose(face: FaceResult) -> dict[str, float] | None:
+    """``{"yaw", "pitch", "roll"}`` in degrees of the face's 3D fit (:func:`recon3d.export.pose_json`;
+    yaw > 0: the nose points towards image-left), or None when the pipeline made no fit (a 2D
+    descriptor such as ``dlib-resnet``)."""
+    if face.fit is None:
+        return None
+    from recon3d.export import pose_json
+
+    return pose_json(face.fit)
 
 
 # -- debug output --------------------------------------------------------------------------------
@@ -255,6 +269,7 @@ def run(argv: list[str] | None = None) -> int:
                     **rec,
                     "box": [round(v, 1) for v in f.detection.box],
                     "candidates": [{"identity": i, "score": round(s, 4)} for i, s in cands],
+                    "pose": face_pose(f),
                 }
                 if op is not None:
                     matched = bool(cands) and cands[0][1] >= op["value"]
