@@ -1,7 +1,7 @@
 """An HTTP service: the models and the enrolled gallery loaded once, answering in JSON.
 
     python -m pipeline.serve --gallery DIR [--host 127.0.0.1] [--port 8000] [--token TOKEN]
-        [--max-upload-mb 10] [--max-pixels 40e6] [--cache PATH] [--fusion max|mean]
+        [--max-upload-mb 10] [--max-pixels 40e6] [--limit-concurrency 64] [--cache PATH] [--fusion max|mean]
         [--detector NAME] [--refiner NAME] [--landmarker NAME] [--descriptor NAME] [--cropped] ...
 
 Needs the optional extra ``service`` (FastAPI, uvicorn, python-multipart): pip install -e '.[service]'.
@@ -40,7 +40,8 @@ no TLS: put a reverse proxy in front of it to serve other machines.
 
 Concurrency: the pipeline's stages are not known to be thread-safe, so one lock serialises every
 pipeline call (and image decoding, and enrollment): requests are accepted concurrently but
-processed one at a time, and a gallery update is seen by the next request whole.
+processed one at a time, and a gallery update is seen by the next request whole. At most
+--limit-concurrency requests are in the server at once; uvicorn answers more with a plain 503.
 """
 
 import argparse
@@ -198,6 +199,7 @@ class Service:
         self.max_pixels = max_pixels
         self.lock = threading.Lock()
         self.started = time.monotonic()
+        self.version = package_version()
         self._gallery: Gallery | None = None
 
     @property
@@ -285,7 +287,7 @@ class Service:
         g = self._gallery
         return {
             "status": "ok" if g is not None else "loading",
-            "version": package_version(),
+            "version": self.version,
             "descriptor": self.pipe.config.descriptor,
             "gallery": {
                 "identities": 0 if g is None else len(g.names),
@@ -689,6 +691,16 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
 def _pixels(text: str) -> int:
     """A pixel count, also in float notation (``40e6``)."""
     return int(_positive_float(text))
@@ -713,6 +725,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-upload-mb", type=_positive_float, default=10.0, help="largest image file accepted, in MB [10]"
     )
     ap.add_argument("--cache", metavar="PATH", default=None, help="gallery signature cache file [DIR/.godp-cache.npz]")
+    ap.add_argument(
+        "--limit-concurrency",
+        type=_positive_int,
+        default=64,
+        metavar="N",
+        help="most requests in the server at once (queued ones included); more are answered 503 [64]",
+    )
     ap.add_argument(
         "--fusion", choices=FUSIONS, default="max", help="combine an identity's images by max or mean [max]"
     )
@@ -767,7 +786,9 @@ def run(argv: list[str] | None = None) -> int:
         time.perf_counter() - t,
         "required" if token else "not required",
     )
-    uvicorn.run(app, host=a.host, port=a.port, log_config=None, server_header=False)
+    uvicorn.run(
+        app, host=a.host, port=a.port, log_config=None, server_header=False, limit_concurrency=a.limit_concurrency
+    )
     return EXIT_OK
 
 

@@ -71,10 +71,11 @@ def _save(path: Path, rows: list[dict]) -> None:
 def _load(path: Path) -> list[dict]:
     if not path.exists():
         return []
-    z = np.load(path)
+    with np.load(path) as f:  # read each array once: ``f[key]`` decompresses the whole array again
+        z = {k: f[k] for k in f.files}
     return [
         {
-            "chip": z["chips"][i],
+            "chip": z["chips"][i].copy(),
             "subject": str(z["subject"][i]),
             "view": str(z["view"][i]),
             "path": str(z["path"][i]),
@@ -83,7 +84,7 @@ def _load(path: Path) -> list[dict]:
             "visible": z["visible"][i],
             "yaw_subspace": int(z["yaw_subspace"][i]),
             **(
-                {"frontal_chip": z["frontal_chips"][i], "frontal_ok": bool(z["frontal_ok"][i])}
+                {"frontal_chip": z["frontal_chips"][i].copy(), "frontal_ok": bool(z["frontal_ok"][i])}
                 if "frontal_chips" in z
                 else {}
             ),

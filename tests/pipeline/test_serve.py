@@ -3,7 +3,7 @@
 One server per module (descriptor dlib-resnet-torch: no 3D fit, fast), on a temporary copy of
 examples/gallery WITHOUT orl_s06 (examples/README.md: gallery/orl_sNN.png and probes/orl_sNN_K.png
 are the same ORL subject NN), so that /enroll can add that person and a following /identify find
-them. The server runs with a token (GODP_TOKEN), a 1 MB upload limit and a 2 Mpx pixel limit.
+them. The server runs with a token (GODP_TOKEN), a 1 MB upload limit and a 2 Mpx limit of uploaded pixels.
 The tests that need the server skip when fastapi / uvicorn / python-multipart / httpx are absent
 (the optional extra ``service``); the start-up refusals run without them.
 """
