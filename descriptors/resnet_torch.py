@@ -1,7 +1,6 @@
 """The dlib ResNet family in torch: dlib's face-recognition network (:mod:`descriptors.dlib_torch`) with
-its shipped weights (``dlib-resnet-torch``: the same embedding as ``dlib-resnet``, batched) or the
-pose-robust fine-tune of :mod:`training.pose_resnet` (``pose-resnet``: a profile view lands next to
-the frontal views of the same person).
+its shipped weights (``dlib-resnet-torch``: the same embedding as ``dlib-resnet``, batched); other
+weights of the same network (e.g. a fine-tune from :mod:`training.pose_resnet`) through ``weights=``.
 
 The chip is dlib's 150x150 chip on the five points built from the 19 AFLW landmarks
 (:func:`descriptors.chips.chip_from_landmarks`). ``flip=True`` adds the embedding of the mirrored
@@ -80,11 +79,3 @@ class TorchResnetDescriptor:
     def describe(self, image: np.ndarray, face: FaceResult) -> Signature:
         vec = self.embed_chips(self.chip(image, face)[None])[0]
         return Signature(vector=vec, mask=None, kind=self.name)
-
-
-class PoseResnetDescriptor(TorchResnetDescriptor):
-    """The pose-robust fine-tune of the dlib ResNet (``descriptors/data/dlib_resnet_pose_v1.safetensors``)."""
-
-    name = "pose-resnet"
-    weights = "dlib_resnet_pose_v1.safetensors"
-    command = "python -m training.pose_resnet --export descriptors/data/dlib_resnet_pose_v1.safetensors"

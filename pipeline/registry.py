@@ -166,6 +166,11 @@ DESCRIPTORS.register(
     "dlib ResNet on the 2D crop fused with the face frontalised through the 3D fit (the default)",
 )
 DESCRIPTORS.register(
+    "resnet-3d-flip",
+    "descriptors.resnet3d:Resnet3dFlipDescriptor",
+    "resnet-3d with mirrored chips averaged in both halves and the 2D weight 0.3 (torch backbone)",
+)
+DESCRIPTORS.register(
     "dfd", "descriptors.dfd:DfdDescriptor", "DFD-style learned descriptor on the UV texture, 65,536-d, region-masked"
 )
 DESCRIPTORS.register("dfd-pca", "descriptors.dfd:DfdCompactDescriptor", "DFD compressed by PCA + whitening (128-d)")

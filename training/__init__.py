@@ -10,8 +10,14 @@ module              artefact                                                    
 ``face_check``      face / non-face check and the part veto (lm-verify)             ``pipeline/detection/models``
 ``dfd``             DFD-style descriptor filters, codebooks and PCA                 ``descriptors/data``
 ``select_resnet3d`` the fusion weight of ``resnet-3d`` (model selection)            ``descriptors/data``
+``calibrate``       verification thresholds (operating points) per descriptor       ``descriptors/data``
+``pose_chips``      aligned 150x150 face chips of the CFP training subjects         ``runs/pose_chips``
+``pose_resnet``     pose-robust fine-tune of the dlib ResNet (``pose-resnet``)      ``descriptors/data``
 ==================  ==============================================================  =========================
 
+``calibrate`` writes the ``thresholds`` section of ``descriptors/data/MANIFEST.json``; the chips of
+``pose_chips`` are training data (under ``runs/``, never shipped) for ``pose_resnet`` and
+``calibrate --chips``; ``pose_resnet --export`` writes its weights with their manifest record.
 Shared loaders live in :mod:`training.loaders`; data come through :mod:`facedata`. The runtime
 packages import nothing from here.
 """

@@ -101,7 +101,9 @@ def test_round_trip_through_a_manifest_copy(models):
         "pairs": {"genuine": 12, "impostor": 3400},
         "cache_token": "w:abc",
     }
-    assert {k: v for k, v in new.items() if k != "thresholds"} == old  # the rest is kept as it was
+    rest = {k: v for k, v in old.items() if k != "thresholds"}
+    assert {k: v for k, v in new.items() if k != "thresholds"} == rest  # the rest is kept as it was
+    assert {k: v for k, v in new["thresholds"].items() if k != "toy"} == old.get("thresholds", {})
     assert path.read_bytes() == manifest.dumps(new)  # the manifest byte layout
     # the manifest machinery accepts the section and does not take it for a model-file record
     manifest.check_manifest(new)
