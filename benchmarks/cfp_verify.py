@@ -57,7 +57,24 @@ def pair_scores(pairs, index: dict[str, int], sigs: list, masked: bool) -> tuple
     return scores, failed
 
 
-def summarise(scores: np.ndarray, same: np.ndarray, folds: np.ndarray, failed: np.ndarray) -> dict:
+def calibrated_rates(scores: np.ndarray, same: np.ndarray, calibration: dict | None) -> dict:
+    """TAR and FAR on these pairs at the descriptor's calibrated operating points (training subjects,
+    :mod:`descriptors.thresholds`): ``{"far1": {"threshold", "tar", "far"}, ...}``; empty without one."""
+    out: dict = {}
+    for label in ("far1", "far0.1"):
+        if calibration and isinstance(calibration.get(label), (int, float)):
+            t = float(calibration[label])
+            out[label] = {
+                "threshold": t,
+                "tar": float((scores[same] >= t).mean()) if same.any() else float("nan"),
+                "far": float((scores[~same] >= t).mean()) if (~same).any() else float("nan"),
+            }
+    return out
+
+
+def summarise(
+    scores: np.ndarray, same: np.ndarray, folds: np.ndarray, failed: np.ndarray, calibration: dict | None = None
+) -> dict:
     """The protocol's figures for one descriptor and protocol (see the module docstring)."""
     cv = cross_fold_accuracy(scores, same, folds)
     out = {
@@ -72,6 +89,7 @@ def summarise(scores: np.ndarray, same: np.ndarray, folds: np.ndarray, failed: n
         tar, thr = tar_at_far(scores, same, far)
         out[f"tar_at_far_{far:g}"] = tar
         out[f"threshold_at_far_{far:g}"] = thr
+    out["calibrated"] = calibrated_rates(scores, same, calibration)
     return out
 
 
@@ -100,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="only the first N genuine and N impostor pairs per fold and protocol (quick runs)",
     )
     ap.add_argument("--json", type=Path, help="write the summary and every pair's score here ('-' = stdout)")
+    ap.add_argument(
+        "--rescore",
+        type=Path,
+        metavar="JSON",
+        help="recompute the figures from the pair scores of an earlier --json (no pipeline run)",
+    )
     ap.add_argument("--plot", type=Path, help="ROC plot (PNG)")
     ap.add_argument("-v", "--verbose", action="store_true")
     return ap
@@ -141,6 +165,58 @@ def plot_roc(curves: dict, path: Path) -> None:
     save_figure(fig, path)
 
 
+def print_table(summary: dict) -> None:
+    folds = summary["folds"]
+    print(
+        f"CFP verification, folds {','.join(map(str, folds))} ({summary['images']} images, "
+        f"{summary['images_without_face']} without a face); accuracy: threshold from the other folds"
+    )
+    print(
+        f"{'descriptor':<15}{'proto':<6}{'acc mean':>9}{'+-':>6}{'AUC':>8}{'TAR@1%':>8}{'TAR@0.1%':>9}{'failed':>7}"
+        f"   calibrated far1: TAR / FAR   far0.1: TAR / FAR"
+    )
+    for name, per in summary["results"].items():
+        for proto, r in per.items():
+            cal = "".join(
+                f"   {c['threshold']:.3f}: {100 * c['tar']:.1f} / {100 * c['far']:.2f}%"
+                for c in r.get("calibrated", {}).values()
+            )
+            print(
+                f"{name:<15}{proto:<6}{100 * r['accuracy_mean']:>8.2f}%{100 * r['accuracy_std']:>5.2f}"
+                f"{r['auc']:>8.4f}{100 * r['tar_at_far_0.01']:>7.1f}%{100 * r['tar_at_far_0.001']:>8.1f}%"
+                f"{r['failed_pairs']:>7d}{cal}"
+            )
+
+
+def rescore(a: argparse.Namespace, calib: dict) -> int:
+    """``--rescore``: the figures from an earlier run's pair scores (e.g. after a new calibration)."""
+    import json
+
+    try:
+        old = json.loads(a.rescore.read_text())
+        summary, records = old["summary"], old["pairs"]
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: cannot read pair scores from {a.rescore}: {e}", file=sys.stderr)
+        return 2
+    curves = {}
+    for name in summary["results"]:
+        for proto in summary["results"][name]:
+            rs = [r for r in records if r["descriptor"] == name and r["protocol"] == proto]
+            failed = np.array([r["score"] is None for r in rs])
+            sc = np.array([FAILED_SCORE if r["score"] is None else r["score"] for r in rs], np.float64)
+            same = np.array([bool(r["same"]) for r in rs])
+            res = summarise(sc, same, np.array([r["fold"] for r in rs]), failed, calib.get(name))
+            summary["results"][name][proto] = res
+            far, tar, _ = roc_curve(sc, same)
+            curves[(proto, name)] = (far, tar, res["auc"])
+    print_table(summary)
+    if a.json:
+        write_json({"summary": summary, "pairs": records}, str(a.json))
+    if a.plot:
+        plot_roc(curves, a.plot)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
@@ -162,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from descriptors.thresholds import read_thresholds
+
+    calib = read_thresholds()
+    if a.rescore:
+        return rescore(a, calib)
     images = sorted({p.a for p in pairs} | {p.b for p in pairs})
     index = {p: i for i, p in enumerate(images)}
     rows = [{"path": p, "role": "probe", "subject": p.split("/")[1]} for p in images]
@@ -185,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             sc, failed = pair_scores(sub, index, sigs[name], masked)
             same = np.array([p.same for p in sub])
             fl = np.array([p.fold for p in sub])
-            res = summarise(sc, same, fl, failed)
+            res = summarise(sc, same, fl, failed, calib.get(name))
             summary["results"].setdefault(name, {})[proto] = res
             far, tar, _ = roc_curve(sc, same)
             curves[(proto, name)] = (far, tar, res["auc"])
@@ -201,18 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 for p, s, f in zip(sub, sc, failed)
             ]
-    print(
-        f"CFP verification, folds {','.join(map(str, folds))} ({len(images)} images, "
-        f"{summary['images_without_face']} without a face); accuracy: threshold from the other folds"
-    )
-    print(f"{'descriptor':<14}{'proto':<6}{'acc mean':>9}{'+-':>6}{'AUC':>8}{'TAR@1%':>8}{'TAR@0.1%':>9}{'failed':>7}")
-    for name, per in summary["results"].items():
-        for proto, r in per.items():
-            print(
-                f"{name:<14}{proto:<6}{100 * r['accuracy_mean']:>8.2f}%{100 * r['accuracy_std']:>5.2f}"
-                f"{r['auc']:>8.4f}{100 * r['tar_at_far_0.01']:>7.1f}%{100 * r['tar_at_far_0.001']:>8.1f}%"
-                f"{r['failed_pairs']:>7d}"
-            )
+    print_table(summary)
     if a.json:
         write_json({"summary": summary, "pairs": records}, str(a.json))
     if a.plot:

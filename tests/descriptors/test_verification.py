@@ -77,3 +77,38 @@ def test_cfp_pair_scores_mark_failed_images_as_rejections():
     assert sc.tolist() == [1.0, 0.0, FAILED_SCORE, 0.0] and failed.tolist() == [False, False, True, False]
     res = summarise(sc, np.array([p.same for p in pairs]), np.array([p.fold for p in pairs]), failed)
     assert res["failed_pairs"] == 1 and res["pairs"] == 4 and 0 <= res["auc"] <= 1
+
+
+def test_cfp_calibrated_rates_at_a_training_threshold():
+    from benchmarks.cfp_verify import calibrated_rates
+
+    sc = np.array([0.9, 0.8, 0.5, 0.95, 0.4, 0.3])
+    same = np.array([True, True, True, False, False, False])
+    r = calibrated_rates(sc, same, {"far1": 0.7, "far0.1": 0.99, "data": "x"})
+    assert r["far1"] == {"threshold": 0.7, "tar": 2 / 3, "far": 1 / 3}
+    assert r["far0.1"]["tar"] == 0.0 and r["far0.1"]["far"] == 0.0
+    assert calibrated_rates(sc, same, None) == {}
+
+
+def test_cfp_rescore_recomputes_from_saved_pair_scores(tmp_path, capsys):
+    import json
+
+    from benchmarks.cfp_verify import main
+
+    cfp = tmp_path / "cfp"
+    cfp.mkdir()
+    rows = ["fold,protocol,same,a,b"] + [f"{f},FP,{s},x{f}{s}a,x{f}{s}b" for f in (4, 5) for s in (1, 0)]
+    (cfp / "protocol_pairs.csv").write_text("\n".join(rows) + "\n")
+    recs = [
+        {"descriptor": "lbp", "protocol": "FP", "fold": f, "same": s, "a": "a", "b": "b", "score": 0.9 if s else 0.1}
+        for f in (4, 5)
+        for s in (True, False)
+    ]
+    summary = {"folds": [4, 5], "images": 8, "images_without_face": 0, "results": {"lbp": {"FP": {}}}}
+    (tmp_path / "old.json").write_text(json.dumps({"summary": summary, "pairs": recs}))
+    out = tmp_path / "new.json"
+    assert main(["--data", str(cfp), "--rescore", str(tmp_path / "old.json"), "--json", str(out)]) == 0
+    res = json.loads(out.read_text())["summary"]["results"]["lbp"]["FP"]
+    assert res["accuracy_mean"] == 1.0 and res["auc"] == 1.0 and res["pairs"] == 4
+    assert main(["--data", str(cfp), "--rescore", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read pair scores" in capsys.readouterr().err
