@@ -41,3 +41,19 @@ def test_weight_option_and_errors(face_and_image):
         DESCRIPTORS.create("resnet-3d", weight_2d=1.5)
     with pytest.raises(FitError):
         DESCRIPTORS.create("resnet-3d").describe(img, FaceResult(face.detection, face.landmarks))
+
+
+def test_flip_variant_averages_mirrored_chips_with_the_torch_backbone(face_and_image):
+    """resnet-3d-flip = [sqrt(0.3) e_2d, sqrt(0.7) e_front] with each e the unit mean of a chip and its mirror."""
+    _, face, img = face_and_image
+    d = DESCRIPTORS.create("resnet-3d-flip")
+    sig = d.describe(img, face)
+    assert sig.vector.shape == (256,) and sig.kind == "resnet-3d-flip" and d.weight_2d == 0.3
+    torch_flip = DESCRIPTORS.create("dlib-resnet-torch", flip=True)
+    e2d = torch_flip.embed(img, face.detection.box, face.landmarks.points)
+    np.testing.assert_allclose(sig.vector[:128], np.sqrt(0.3) * e2d, atol=1e-5)
+    plain = DESCRIPTORS.create("dlib-resnet").describe(img, face).vector
+    assert 0.9 < float(e2d @ plain) < 0.99999  # the mirror changes the embedding, a little
+    assert "flip=1" in d.cache_token and d.cache_token != DESCRIPTORS.create("resnet-3d").cache_token
+    with pytest.raises(ValueError):
+        DESCRIPTORS.create("resnet-3d", flip=True)  # dlib's own network has no mirror option here
