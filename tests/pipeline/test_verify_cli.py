@@ -103,7 +103,7 @@ def test_identify_open_set(run_cli, tmp_path):
     r = run_cli("pipeline.identify", *probes, *base, "--json", closed)
     assert r.returncode == 0, r.stderr
     ref = json.loads(closed.read_text())
-    assert all(set(x) == {"probe", "status", "message", "candidates", "box"} for x in ref)  # as before
+    assert all(set(x) == {"probe", "status", "message", "candidates", "box", "pose"} for x in ref)  # + pose
     for thr, decision in (("0.999", "unknown"), ("-1", "match")):
         out = tmp_path / f"open{thr}.json"
         r = run_cli("pipeline.identify", *probes, *base, "--json", out, "--threshold", thr)
