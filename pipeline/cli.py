@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from pipeline.config import PipelineConfig
-from pipeline.errors import FaceError
+from pipeline.errors import FaceError, InvalidImageError, NoFaceFoundError
 from pipeline.imageio import DEFAULT_MAX_PIXELS, is_image_path
 from pipeline.registry import DESCRIPTORS, DETECTORS, LANDMARKERS, REFINERS
 
@@ -174,6 +174,24 @@ def write_json(obj: Any, dest: str) -> None:
 
 def error_line(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr)
+
+
+def failure_status(e: FaceError) -> str:
+    """The per-image status of a pipeline failure: ``no_face`` or ``error``. A configuration problem
+    (exit code 2, not about this image) is raised again, so that the whole run stops."""
+    if isinstance(e, NoFaceFoundError):
+        return "no_face"
+    if not isinstance(e, InvalidImageError) and e.exit_code == 2:
+        raise e
+    return "error"
+
+
+def image_error_line(path: str | Path, msg: str) -> str:
+    """Print ``error: <path>: <msg>`` (the path once, if ``msg`` already starts with it) and return the
+    message with its path."""
+    msg = msg if msg.startswith(str(path)) else f"{path}: {msg}"
+    error_line(msg)
+    return msg
 
 
 def guarded_main(fn: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:

@@ -52,11 +52,13 @@ from pipeline.cli import (
     config_from_args,
     error_line,
     expand_inputs,
+    failure_status,
     guarded_main,
+    image_error_line,
     setup_logging,
     write_json,
 )
-from pipeline.errors import FaceError, InvalidImageError, NoFaceFoundError
+from pipeline.errors import FaceError
 from pipeline.gallery import enroll
 from pipeline.imageio import load_image, save_image
 from pipeline.index import FUSIONS, INDEX_KINDS, require_faiss
@@ -286,15 +288,9 @@ def run(argv: list[str] | None = None) -> int:
                 except OSError as e:
                     log.warning("debug files of %s not written: %s", p, e)
             continue
-        except NoFaceFoundError as e:
-            rec.update(status="no_face", message=str(e))
-        except InvalidImageError as e:
-            rec.update(status="error", message=str(e))
         except FaceError as e:
-            if e.exit_code == 2:
-                raise
-            rec.update(status="error", message=str(e))
-        error_line(rec["message"] if rec["message"].startswith(str(p)) else f"{p}: {rec['message']}")
+            rec.update(status=failure_status(e), message=str(e))
+        image_error_line(p, rec["message"])
         results.append(rec)
     if a.json:
         write_json(results, a.json)

@@ -49,11 +49,13 @@ from pipeline.cli import (
     config_from_args,
     error_line,
     expand_inputs,
+    failure_status,
     guarded_main,
+    image_error_line,
     setup_logging,
     write_json,
 )
-from pipeline.errors import ConfigError, FaceError, InvalidImageError, NoFaceFoundError
+from pipeline.errors import ConfigError, FaceError
 from pipeline.imageio import load_image
 from pipeline.overlay import draw_faces
 from pipeline.pipeline import Pipeline
@@ -230,18 +232,11 @@ def run(argv: list[str] | None = None) -> int:
                 results.append(face_record(base, k, f, files + overlay, warnings))
             n_ok += 1
             continue
-        except NoFaceFoundError as e:
-            base.update(status="no_face", message=str(e))
-        except InvalidImageError as e:
-            base.update(status="error", message=str(e))
         except FaceError as e:
-            if e.exit_code == 2:  # configuration problems are not per-image
-                raise
-            base.update(status="error", message=str(e))
+            base.update(status=failure_status(e), message=str(e))
         except OSError as e:  # an output file that cannot be written
             base.update(status="error", message=f"cannot write the outputs to {out}: {e.strerror or e}")
-        msg = base["message"] if base["message"].startswith(str(p)) else f"{p}: {base['message']}"
-        error_line(msg)
+        image_error_line(p, base["message"])
         results.append(
             {**base, "face": None, "box": None, "landmarks": None, "pose": None, "files": [], "warnings": []}
         )

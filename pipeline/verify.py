@@ -38,12 +38,13 @@ from pipeline.cli import (
     add_threshold_arg,
     add_version_arg,
     config_from_args,
-    error_line,
+    failure_status,
     guarded_main,
+    image_error_line,
     setup_logging,
     write_json,
 )
-from pipeline.errors import FaceError, InvalidImageError, NoFaceFoundError
+from pipeline.errors import FaceError, NoFaceFoundError
 from pipeline.imageio import load_image
 from pipeline.index import masked_cosine_scores
 from pipeline.pipeline import Pipeline
@@ -128,16 +129,9 @@ def run(argv: list[str] | None = None) -> int:
         try:
             faces[key] = _faces(pipe, p, a.max_pixels)
             continue
-        except NoFaceFoundError as e:
-            status, msg = "no_face", str(e)
-        except InvalidImageError as e:
-            status, msg = "error", str(e)
         except FaceError as e:
-            if e.exit_code == 2:  # configuration problems are not about this image
-                raise
-            status, msg = "error", str(e)
-        msg = msg if msg.startswith(str(p)) else f"{p}: {msg}"
-        error_line(msg)
+            status = failure_status(e)
+            msg = image_error_line(p, str(e))
         if rec["status"] == "ok":
             rec.update(status=status, message=msg)
         else:
