@@ -82,6 +82,27 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def match_record(
+    base: dict[str, Any], face: FaceResult, cands: list[tuple[str, float]], op: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The JSON record of one matched face: ``base`` (probe, status, message) + box, candidates and pose;
+    with an operating point ``op`` ({"label", "value"}) also identity, decision and operating_point."""
+    out = {
+        **base,
+        "box": [round(v, 1) for v in face.detection.box],
+        "candidates": [{"identity": i, "score": round(s, 4)} for i, s in cands],
+        "pose": face_pose(face),
+    }
+    if op is not None:
+        matched = bool(cands) and cands[0][1] >= op["value"]
+        out.update(
+            identity=cands[0][0] if matched else UNKNOWN,
+            decision="match" if matched else UNKNOWN,
+            operating_point=dict(op),
+        )
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m pipeline.identify",
@@ -267,20 +288,7 @@ def run(argv: list[str] | None = None) -> int:
             for f in faces:
                 assert f.signature is not None  # run(until="describe") describes every face
                 cands = gallery.match(f.signature.vector, a.top_k, f.signature.mask)
-                out = {
-                    **rec,
-                    "box": [round(v, 1) for v in f.detection.box],
-                    "candidates": [{"identity": i, "score": round(s, 4)} for i, s in cands],
-                    "pose": face_pose(f),
-                }
-                if op is not None:
-                    matched = bool(cands) and cands[0][1] >= op["value"]
-                    out.update(
-                        identity=cands[0][0] if matched else UNKNOWN,
-                        decision="match" if matched else UNKNOWN,
-                        operating_point=dict(op),
-                    )
-                results.append(out)
+                results.append(match_record(rec, f, cands, op))
             n_ok += 1
             if debug is not None:
                 try:

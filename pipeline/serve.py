@@ -75,7 +75,7 @@ from pipeline.cli import (
 )
 from pipeline.errors import ConfigError, FaceError, FitError, InvalidImageError, ModelFileError, NoFaceFoundError
 from pipeline.gallery import Gallery, enroll
-from pipeline.identify import UNKNOWN, face_pose
+from pipeline.identify import UNKNOWN, match_record
 from pipeline.imageio import DEFAULT_MAX_PIXELS, load_image
 from pipeline.index import FUSIONS
 from pipeline.pipeline import Pipeline
@@ -308,22 +308,7 @@ class Service:
             for f in faces:
                 assert f.signature is not None  # run(until="describe") describes every face
                 cands = gallery.match(f.signature.vector, top_k, f.signature.mask)
-                rec: dict[str, Any] = {
-                    "probe": up.name,
-                    "status": "ok",
-                    "message": "",
-                    "candidates": [{"identity": i, "score": round(s, 4)} for i, s in cands],
-                    "box": [round(v, 1) for v in f.detection.box],
-                    "pose": face_pose(f),
-                }
-                if op is not None:
-                    matched = bool(cands) and cands[0][1] >= op["value"]
-                    rec.update(
-                        identity=cands[0][0] if matched else UNKNOWN,
-                        decision="match" if matched else UNKNOWN,
-                        operating_point=dict(op),
-                    )
-                records.append(rec)
+                records.append(match_record({"probe": up.name, "status": "ok", "message": ""}, f, cands, op))
         out = dict(records[0])
         if self.pipe.config.all_faces:
             out["faces"] = records
